@@ -1,0 +1,23 @@
+# nexios-k8s: every entry point a person or a pipeline needs.
+# Targets that build or run tools live in mk/*.mk, one file per concern.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+BIN  := $(ROOT)/bin
+export PATH := $(BIN):$(PATH)
+
+include $(sort $(wildcard mk/*.mk))
+
+.PHONY: help unit lint
+
+help: ## List the targets.
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+unit: ## Unit tests: components and stacks with Pulumi mocks, no cluster needed.
+	go test -count=1 ./components/... ./stacks/... ./program/...
+
+lint: ## gofmt and go vet.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
+	go vet ./...

@@ -1,0 +1,184 @@
+// Package kube holds the Kubernetes conventions every component shares, so labels, security contexts
+// and probes are written once.
+package kube
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Well-known label keys.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelComponent = "app.kubernetes.io/component"
+	LabelPartOf    = "app.kubernetes.io/part-of"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelZone      = "topology.kubernetes.io/zone"
+	LabelHostname  = "kubernetes.io/hostname"
+	// LabelNamespaceName is set by Kubernetes on every namespace; NetworkPolicies select namespaces by it.
+	LabelNamespaceName = "kubernetes.io/metadata.name"
+)
+
+// Pod Security Admission levels.
+const (
+	PodSecurityRestricted = "restricted"
+	PodSecurityBaseline   = "baseline"
+	PodSecurityPrivileged = "privileged"
+)
+
+// NonRootUID is the user and group the containers run as; any non-zero ID satisfies `restricted`.
+const NonRootUID = 10001
+
+// SelectorLabels identify one component instance's pods; they never change over a workload's life,
+// because a Deployment's selector is immutable.
+func SelectorLabels(name, instance string) map[string]string {
+	return map[string]string{LabelName: name, LabelInstance: instance}
+}
+
+// Labels are the full recommended label set for a component's objects.
+func Labels(name, instance, component string) map[string]string {
+	labels := SelectorLabels(name, instance)
+	labels[LabelComponent] = component
+	labels[LabelPartOf] = "nexios"
+	labels[LabelManagedBy] = "pulumi"
+	return labels
+}
+
+// NamespaceLabels are the Pod Security Admission labels that enforce, audit and warn at level.
+func NamespaceLabels(level string, extra map[string]string) pulumi.StringMap {
+	labels := pulumi.StringMap{
+		"pod-security.kubernetes.io/enforce":         pulumi.String(level),
+		"pod-security.kubernetes.io/enforce-version": pulumi.String("latest"),
+		"pod-security.kubernetes.io/audit":           pulumi.String(level),
+		"pod-security.kubernetes.io/warn":            pulumi.String(level),
+	}
+	for k, v := range extra {
+		labels[k] = pulumi.String(v)
+	}
+	return labels
+}
+
+// RestrictedPodSecurityContext satisfies the `restricted` Pod Security Standard at pod level.
+func RestrictedPodSecurityContext() *corev1.PodSecurityContextArgs {
+	return &corev1.PodSecurityContextArgs{
+		RunAsNonRoot:   pulumi.Bool(true),
+		RunAsUser:      pulumi.Int(NonRootUID),
+		RunAsGroup:     pulumi.Int(NonRootUID),
+		FsGroup:        pulumi.Int(NonRootUID),
+		SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+// RestrictedContainerSecurityContext satisfies the `restricted` Pod Security Standard for a container,
+// with a read-only root filesystem: writable paths must be volumes.
+func RestrictedContainerSecurityContext() *corev1.SecurityContextArgs {
+	return &corev1.SecurityContextArgs{
+		RunAsNonRoot:             pulumi.Bool(true),
+		AllowPrivilegeEscalation: pulumi.Bool(false),
+		ReadOnlyRootFilesystem:   pulumi.Bool(true),
+		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
+		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+// HTTPProbe is an HTTP GET health check with its timings.
+type HTTPProbe struct {
+	Path                string
+	InitialDelaySeconds int
+	PeriodSeconds       int
+	TimeoutSeconds      int
+	FailureThreshold    int
+}
+
+// Args renders the probe against a named container port.
+func (p HTTPProbe) Args(portName string) *corev1.ProbeArgs {
+	return &corev1.ProbeArgs{
+		HttpGet: &corev1.HTTPGetActionArgs{
+			Path: pulumi.String(p.Path),
+			Port: pulumi.String(portName),
+		},
+		InitialDelaySeconds: pulumi.Int(p.InitialDelaySeconds),
+		PeriodSeconds:       pulumi.Int(p.PeriodSeconds),
+		TimeoutSeconds:      pulumi.Int(p.TimeoutSeconds),
+		FailureThreshold:    pulumi.Int(p.FailureThreshold),
+	}
+}
+
+// ResourceList is a pair of CPU and memory quantities.
+type ResourceList struct {
+	CPU    string
+	Memory string
+}
+
+// Resources are a container's requests and limits.
+type Resources struct {
+	Requests ResourceList
+	Limits   ResourceList
+}
+
+// Args renders the requirements for a container.
+func (r Resources) Args() *corev1.ResourceRequirementsArgs {
+	return &corev1.ResourceRequirementsArgs{
+		Requests: pulumi.StringMap{"cpu": pulumi.String(r.Requests.CPU), "memory": pulumi.String(r.Requests.Memory)},
+		Limits:   pulumi.StringMap{"cpu": pulumi.String(r.Limits.CPU), "memory": pulumi.String(r.Limits.Memory)},
+	}
+}
+
+// Validate reports missing quantities; the stacks package has already checked their values.
+func (r Resources) Validate() error {
+	if r.Requests.CPU == "" || r.Requests.Memory == "" || r.Limits.CPU == "" || r.Limits.Memory == "" {
+		return fmt.Errorf("resources: requests and limits for cpu and memory are all required, got %+v", r)
+	}
+	return nil
+}
+
+// Checksum hashes string maps (config data, secret data) into one value for a pod-template annotation,
+// so that a change to any of them rolls the pods. Secrecy propagates: a checksum over secrets is secret.
+func Checksum(parts ...pulumi.StringMapInput) pulumi.StringOutput {
+	inputs := make([]any, len(parts))
+	for i, p := range parts {
+		inputs[i] = p
+	}
+	return pulumi.All(inputs...).ApplyT(func(values []any) string {
+		h := sha256.New()
+		for i, v := range values {
+			m, _ := v.(map[string]string)
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			// The part index and lengths keep ("ab","c") and ("a","bc") from hashing alike.
+			fmt.Fprintf(h, "part %d\n", i)
+			for _, k := range keys {
+				fmt.Fprintf(h, "%d:%s=%d:%s\n", len(k), k, len(m[k]), m[k])
+			}
+		}
+		return hex.EncodeToString(h.Sum(nil))
+	}).(pulumi.StringOutput)
+}
+
+// StringMap converts plain labels into a Pulumi input.
+func StringMap(m map[string]string) pulumi.StringMap {
+	out := make(pulumi.StringMap, len(m))
+	for k, v := range m {
+		out[k] = pulumi.String(v)
+	}
+	return out
+}
+
+// IntOrString turns "3" into the integer 3 and keeps "25%" a string, as Kubernetes expects for
+// fields such as maxSurge and maxUnavailable.
+func IntOrString(s string) pulumi.Input {
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
+		return pulumi.Int(n)
+	}
+	return pulumi.String(s)
+}

@@ -1,0 +1,269 @@
+// Package mocktest runs Pulumi programs against recording mocks and reads back what they registered,
+// so tests can assert on the inputs of every child resource.
+package mocktest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+)
+
+// Project is the project name the mocks run under.
+const Project = "nexios"
+
+// GeneratedPassword is what the mocked random provider returns as a RandomPassword's result.
+func GeneratedPassword(name string) string { return "generated-" + name }
+
+// Resource is one registered resource as the engine would have seen it.
+type Resource struct {
+	Type     string
+	Name     string
+	Inputs   resource.PropertyMap
+	Provider string
+	Parent   string
+	Custom   bool
+}
+
+// Mocks records every resource registration and answers like a provider would.
+type Mocks struct {
+	mu        sync.Mutex
+	resources []Resource
+}
+
+// NewResource records the registration. Kubernetes objects get an auto-generated metadata.name and a
+// RandomPassword gets a result, as their providers would return.
+func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	r := Resource{Type: args.TypeToken, Name: args.Name, Inputs: args.Inputs, Provider: args.Provider, Custom: args.Custom}
+	if args.RegisterRPC != nil {
+		r.Parent = args.RegisterRPC.GetParent()
+	}
+	m.mu.Lock()
+	m.resources = append(m.resources, r)
+	m.mu.Unlock()
+
+	outputs := args.Inputs.Copy()
+	switch {
+	case args.TypeToken == "random:index/randomPassword:RandomPassword":
+		outputs["result"] = resource.MakeSecret(resource.NewStringProperty(GeneratedPassword(args.Name)))
+		outputs["bcryptHash"] = resource.MakeSecret(resource.NewStringProperty("$2a$10$hash"))
+	case strings.HasPrefix(args.TypeToken, "kubernetes:") && args.Custom && args.TypeToken != "pulumi:providers:kubernetes":
+		meta := resource.PropertyMap{}
+		if v, ok := outputs["metadata"]; ok && v.IsObject() {
+			meta = v.ObjectValue().Copy()
+		}
+		if _, named := meta["name"]; !named {
+			meta["name"] = resource.NewStringProperty(args.Name + "-abc123")
+		}
+		outputs["metadata"] = resource.NewObjectProperty(meta)
+	}
+	return args.Name + "-id", outputs, nil
+}
+
+// Call answers provider function invocations; the programs under test make none.
+func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return nil, fmt.Errorf("unexpected call to %s", args.Token)
+}
+
+// Resources returns every registration so far, in registration order.
+func (m *Mocks) Resources() []Resource {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Resource(nil), m.resources...)
+}
+
+// OfType returns the registrations of one type token, sorted by name.
+func (m *Mocks) OfType(typeToken string) []Resource {
+	var out []Resource
+	for _, r := range m.Resources() {
+		if r.Type == typeToken {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Find returns the registration with this type and name, failing the test when there is none.
+func (m *Mocks) Find(t testing.TB, typeToken, name string) Resource {
+	t.Helper()
+	for _, r := range m.Resources() {
+		if r.Type == typeToken && r.Name == name {
+			return r
+		}
+	}
+	var names []string
+	for _, r := range m.OfType(typeToken) {
+		names = append(names, r.Name)
+	}
+	t.Fatalf("no %s named %q; registered: %v", typeToken, name, names)
+	return Resource{}
+}
+
+// Has reports whether a resource of this type and name was registered.
+func (m *Mocks) Has(typeToken, name string) bool {
+	for _, r := range m.Resources() {
+		if r.Type == typeToken && r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Config is a stack's configuration for a mocked run: key to raw value, and which keys are secret.
+type Config struct {
+	Values  map[string]string
+	Secrets []string
+}
+
+// Run executes program with the mocks as stack `stack` of Project.
+func (m *Mocks) Run(stack string, cfg Config, program pulumi.RunFunc) error {
+	withConfig := func(info *pulumi.RunInfo) {
+		info.Config = cfg.Values
+		info.ConfigSecretKeys = cfg.Secrets
+	}
+	return pulumi.RunErr(program, pulumi.WithMocks(Project, stack, m), withConfig)
+}
+
+// Get walks a dotted path such as "spec.template.spec.containers[0].image" through the inputs,
+// looking through secrets. The second result is false when the path does not exist.
+func (r Resource) Get(path string) (resource.PropertyValue, bool) {
+	v := resource.NewObjectProperty(r.Inputs)
+	for _, step := range splitPath(path) {
+		for v.IsSecret() {
+			v = v.SecretValue().Element
+		}
+		switch {
+		case step.index >= 0:
+			if !v.IsArray() || step.index >= len(v.ArrayValue()) {
+				return resource.PropertyValue{}, false
+			}
+			v = v.ArrayValue()[step.index]
+		case v.IsObject():
+			next, ok := v.ObjectValue()[resource.PropertyKey(step.key)]
+			if !ok {
+				return resource.PropertyValue{}, false
+			}
+			v = next
+		default:
+			return resource.PropertyValue{}, false
+		}
+	}
+	for v.IsSecret() {
+		v = v.SecretValue().Element
+	}
+	return v, !v.IsNull()
+}
+
+// String returns the string at path, or "" when absent.
+func (r Resource) String(path string) string {
+	v, ok := r.Get(path)
+	if !ok || !v.IsString() {
+		return ""
+	}
+	return v.StringValue()
+}
+
+// Number returns the number at path, or -1 when absent, so a missing value never passes as zero.
+func (r Resource) Number(path string) float64 {
+	v, ok := r.Get(path)
+	if !ok || !v.IsNumber() {
+		return -1
+	}
+	return v.NumberValue()
+}
+
+// Bool returns the boolean at path and whether it was set.
+func (r Resource) Bool(path string) (value, set bool) {
+	v, ok := r.Get(path)
+	if !ok || !v.IsBool() {
+		return false, false
+	}
+	return v.BoolValue(), true
+}
+
+// Len returns the length of the array or object at path, or 0.
+func (r Resource) Len(path string) int {
+	v, ok := r.Get(path)
+	switch {
+	case !ok:
+		return 0
+	case v.IsArray():
+		return len(v.ArrayValue())
+	case v.IsObject():
+		return len(v.ObjectValue())
+	}
+	return 0
+}
+
+// IsSecret reports whether the value at path, or any value on the way to it, is marked secret.
+func (r Resource) IsSecret(path string) bool {
+	v := resource.NewObjectProperty(r.Inputs)
+	for _, step := range splitPath(path) {
+		if v.IsSecret() {
+			return true
+		}
+		switch {
+		case step.index >= 0 && v.IsArray() && step.index < len(v.ArrayValue()):
+			v = v.ArrayValue()[step.index]
+		case step.index < 0 && v.IsObject():
+			v = v.ObjectValue()[resource.PropertyKey(step.key)]
+		default:
+			return false
+		}
+	}
+	return v.IsSecret() || v.ContainsSecrets()
+}
+
+type pathStep struct {
+	key   string
+	index int
+}
+
+// splitPath turns `a.b[2].c` into steps; keys containing dots are written in brackets: `labels["app.kubernetes.io/name"]`.
+func splitPath(path string) []pathStep {
+	var steps []pathStep
+	for len(path) > 0 {
+		switch {
+		case strings.HasPrefix(path, `["`):
+			end := strings.Index(path, `"]`)
+			steps = append(steps, pathStep{key: path[2:end], index: -1})
+			path = path[end+2:]
+		case path[0] == '[':
+			end := strings.IndexByte(path, ']')
+			n, _ := strconv.Atoi(path[1:end])
+			steps = append(steps, pathStep{index: n})
+			path = path[end+1:]
+		case path[0] == '.':
+			path = path[1:]
+		default:
+			end := strings.IndexAny(path, ".[")
+			if end < 0 {
+				end = len(path)
+			}
+			steps = append(steps, pathStep{key: path[:end], index: -1})
+			path = path[end:]
+		}
+	}
+	return steps
+}
+
+// Await resolves an output within a timeout, so a test fails instead of hanging when an apply never runs.
+func Await(t testing.TB, o pulumi.Output) (value any, secret bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := internals.UnsafeAwaitOutput(ctx, o)
+	if err != nil {
+		t.Fatalf("awaiting output: %v", err)
+	}
+	return res.Value, res.Secret
+}
