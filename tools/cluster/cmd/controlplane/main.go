@@ -1,0 +1,50 @@
+// Command controlplane is one binary holding the four control plane
+// components kwokctl's binary runtime starts: kube-apiserver,
+// kube-controller-manager, kube-scheduler and etcd. Linking them together
+// builds their large shared dependency graph once instead of four times;
+// `make tools` installs a symlink per component name, and the name the binary
+// is started under picks the component.
+package main
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	_ "time/tzdata" // CronJob time zones, as upstream kube-apiserver and kube-controller-manager import it.
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"          // JSON log format, as upstream mains register it.
+	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go metrics, as upstream mains register them.
+	_ "k8s.io/component-base/metrics/prometheus/version"  // version metric, as upstream mains register it.
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+)
+
+// components maps each name the binary may be started under to the
+// component's upstream entry point, returning its exit code.
+var components = map[string]func() int{
+	"kube-apiserver":          func() int { return cli.Run(apiserver.NewAPIServerCommand()) },
+	"kube-controller-manager": func() int { return cli.Run(controllermanager.NewControllerManagerCommand()) },
+	"kube-scheduler":          func() int { return cli.Run(scheduler.NewSchedulerCommand()) },
+	"etcd": func() int {
+		// etcdmain.Main exits the process itself on failure.
+		etcdmain.Main(os.Args)
+		return 0
+	},
+}
+
+func main() {
+	name := filepath.Base(os.Args[0])
+	run, ok := components[name]
+	if !ok {
+		names := slices.Sorted(maps.Keys(components))
+		fmt.Fprintf(os.Stderr, "controlplane: started as %q; start it through a symlink named one of: %s\n", name, strings.Join(names, ", "))
+		os.Exit(2)
+	}
+	os.Exit(run())
+}

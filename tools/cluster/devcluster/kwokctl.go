@@ -1,0 +1,77 @@
+package devcluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"sigs.k8s.io/yaml"
+)
+
+// kwokctlConfiguration is the subset of kwokctl's KwokctlConfiguration
+// (config.kwok.x-k8s.io/v1alpha1) this package sets; kwok's own API module is
+// not a dependency because its Kubernetes versions would fight the control
+// plane's.
+type kwokctlConfiguration struct {
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Options    kwokctlOptions `json:"options"`
+}
+
+type kwokctlOptions struct {
+	Runtime                     string `json:"runtime"`
+	BindAddress                 string `json:"bindAddress"`
+	KubeApiserverBinary         string `json:"kubeApiserverBinary"`
+	KubeControllerManagerBinary string `json:"kubeControllerManagerBinary"`
+	KubeSchedulerBinary         string `json:"kubeSchedulerBinary"`
+	EtcdBinary                  string `json:"etcdBinary"`
+	KwokControllerBinary        string `json:"kwokControllerBinary"`
+}
+
+// kwokctlConfigYAML renders the cluster's KwokctlConfiguration. Every binary
+// is given by path because kwokctl downloads any binary it is not given, and
+// there is no internet here. The bind address keeps every component on
+// loopback; kwokctl's default is 0.0.0.0.
+func (o Options) kwokctlConfigYAML() ([]byte, error) {
+	bin, err := filepath.Abs(o.BinDir)
+	if err != nil {
+		return nil, fmt.Errorf("bin-dir %q: %w", o.BinDir, err)
+	}
+	data, err := yaml.Marshal(kwokctlConfiguration{
+		APIVersion: "config.kwok.x-k8s.io/v1alpha1",
+		Kind:       "KwokctlConfiguration",
+		Options: kwokctlOptions{
+			Runtime:                     "binary",
+			BindAddress:                 "127.0.0.1",
+			KubeApiserverBinary:         filepath.Join(bin, "kube-apiserver"),
+			KubeControllerManagerBinary: filepath.Join(bin, "kube-controller-manager"),
+			KubeSchedulerBinary:         filepath.Join(bin, "kube-scheduler"),
+			EtcdBinary:                  filepath.Join(bin, "etcd"),
+			KwokControllerBinary:        filepath.Join(bin, "kwok"),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("render kwokctl configuration: %w", err)
+	}
+	return data, nil
+}
+
+// kwokctl runs kwokctl against this cluster with its work dir inside the
+// cluster's state folder, streaming kwokctl's own progress lines to log.
+func (o Options) kwokctl(ctx context.Context, log io.Writer, args ...string) error {
+	path := filepath.Join(o.BinDir, "kwokctl")
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("kwokctl not found at %s (run `make tools`): %w", path, err)
+	}
+	cmd := exec.CommandContext(ctx, path, append([]string{"--name", o.Name}, args...)...)
+	cmd.Env = append(os.Environ(), "KWOK_WORKDIR="+o.kwokWorkDir())
+	cmd.Stdout = log
+	cmd.Stderr = log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kwokctl %v: %w", args, err)
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package devcluster
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// nodes returns the simulated nodes to create, dealt round-robin over the
+// zones so each zone gets a share as even as the count allows.
+func (o Options) nodes() ([]*corev1.Node, error) {
+	cpu, err := resource.ParseQuantity(o.NodeCPU)
+	if err != nil {
+		return nil, fmt.Errorf("node-cpu %q: %w", o.NodeCPU, err)
+	}
+	memory, err := resource.ParseQuantity(o.NodeMemory)
+	if err != nil {
+		return nil, fmt.Errorf("node-memory %q: %w", o.NodeMemory, err)
+	}
+	allocatable := corev1.ResourceList{
+		corev1.ResourceCPU:    cpu,
+		corev1.ResourceMemory: memory,
+		corev1.ResourcePods:   *resource.NewQuantity(int64(o.NodePods), resource.DecimalSI),
+	}
+	nodes := make([]*corev1.Node, 0, o.Nodes)
+	for i := range o.Nodes {
+		name := fmt.Sprintf("%s-node-%d", o.Name, i)
+		nodes = append(nodes, &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: name,
+				// kwok-controller fakes the kubelet for nodes with this
+				// annotation; kwokctl's own node template sets it too.
+				Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
+				Labels: map[string]string{
+					corev1.LabelHostname:            name,
+					corev1.LabelTopologyZone:        o.Zones[i%len(o.Zones)],
+					corev1.LabelTopologyRegion:      o.Region,
+					corev1.LabelOSStable:            "linux",
+					corev1.LabelArchStable:          "amd64",
+					"node-role.kubernetes.io/agent": "",
+					"type":                          "kwok",
+				},
+			},
+			Status: corev1.NodeStatus{
+				Allocatable: allocatable,
+				Capacity:    allocatable,
+				NodeInfo: corev1.NodeSystemInfo{
+					Architecture:    "amd64",
+					OperatingSystem: "linux",
+				},
+				Addresses: []corev1.NodeAddress{{
+					Type: corev1.NodeInternalIP,
+					// TEST-NET-1 (RFC 5737): never routable, so a simulated
+					// node can't be mistaken for a reachable host.
+					Address: fmt.Sprintf("192.0.2.%d", i+1),
+				}},
+			},
+		})
+	}
+	return nodes, nil
+}
