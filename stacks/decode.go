@@ -96,7 +96,7 @@ func Parse(stack string, settings map[string]Setting) (*Config, error) {
 			decodeObject(key, s.Value, field(&cfg), &ps)
 		}
 	}
-	if s, ok := own[keyDatabaseURL]; ok {
+	if s, ok := own[keyDatabaseURL]; ok && s.Value != "" {
 		cfg.Database = Database{URL: s.Value, URLIsSecret: s.Secret}
 	}
 
@@ -138,7 +138,8 @@ func checkKeys(settings map[string]Setting, ps *problems) map[string]Setting {
 
 // environmentOf picks the profile: the `environment` key if set, otherwise the stack's name.
 func environmentOf(stack string, own map[string]Setting, ps *problems) Environment {
-	if s, ok := own[keyEnvironment]; ok {
+	// Pulumi.yaml declares an empty default for every optional key, so empty means unset.
+	if s, ok := own[keyEnvironment]; ok && s.Value != "" {
 		env := Environment(strings.TrimSpace(s.Value))
 		if env != Dev && env != Prod {
 			ps.add(Namespace+":"+keyEnvironment, "%q is not an environment; use dev or prod", s.Value)

@@ -1,0 +1,108 @@
+// Package secrets generates a stack's own secrets with pulumi-random and keeps them as Pulumi secrets.
+package secrets
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Lengths of the generated values. The app key signs sessions and tokens, so it gets more entropy
+// than the passwords people may have to type.
+const (
+	appSecretKeyLength = 64
+	passwordLength     = 32
+)
+
+// SecretsArgs choose which secrets to generate and carry their rotation values.
+type SecretsArgs struct {
+	// Rotation values are kept by the generator: changing one generates a new value, which rolls
+	// the pods that use it through their config checksum.
+	AppSecretKeyRotation         string
+	GrafanaAdminPasswordRotation string
+	ElasticPasswordRotation      string
+
+	// GrafanaAdminPassword and ElasticPassword are generated only for the stacks that run Grafana
+	// (monitoring) or Elasticsearch (logging).
+	GrafanaAdminPassword bool
+	ElasticPassword      bool
+}
+
+// Secrets are a stack's generated secrets. Every value output is a Pulumi secret.
+type Secrets struct {
+	pulumi.ResourceState
+
+	AppSecretKey pulumi.StringOutput `pulumi:"appSecretKey"`
+	// GrafanaAdminPassword and ElasticPassword are empty when not generated.
+	GrafanaAdminPassword pulumi.StringOutput `pulumi:"grafanaAdminPassword"`
+	ElasticPassword      pulumi.StringOutput `pulumi:"elasticPassword"`
+}
+
+var _ pulumi.ComponentResource = (*Secrets)(nil)
+
+// NewSecrets generates the stack's secrets.
+func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pulumi.ResourceOption) (*Secrets, error) {
+	if args == nil {
+		return nil, errors.New("secrets: args are required")
+	}
+	s := &Secrets{}
+	if err := ctx.RegisterComponentResource("nexios:components:Secrets", name, s, opts...); err != nil {
+		return nil, fmt.Errorf("registering secrets %q: %w", name, err)
+	}
+	child := pulumi.Parent(s)
+
+	var err error
+	// The app key is used in URLs and headers by some frameworks: letters and digits only.
+	s.AppSecretKey, err = password(ctx, name+"-app-secret-key", appSecretKeyLength, false, args.AppSecretKeyRotation, child)
+	if err != nil {
+		return nil, err
+	}
+	s.GrafanaAdminPassword = pulumi.ToSecret(pulumi.String("")).(pulumi.StringOutput)
+	if args.GrafanaAdminPassword {
+		s.GrafanaAdminPassword, err = password(ctx, name+"-grafana-admin", passwordLength, true, args.GrafanaAdminPasswordRotation, child)
+		if err != nil {
+			return nil, err
+		}
+	}
+	s.ElasticPassword = pulumi.ToSecret(pulumi.String("")).(pulumi.StringOutput)
+	if args.ElasticPassword {
+		s.ElasticPassword, err = password(ctx, name+"-elastic", passwordLength, true, args.ElasticPasswordRotation, child)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
+		"appSecretKey":         s.AppSecretKey,
+		"grafanaAdminPassword": s.GrafanaAdminPassword,
+		"elasticPassword":      s.ElasticPassword,
+	}); err != nil {
+		return nil, fmt.Errorf("registering outputs of secrets %q: %w", name, err)
+	}
+	return s, nil
+}
+
+// password generates one secret. Special characters are limited to ones that need no quoting in
+// URLs, YAML or shell, since these values end up in connection strings and config files.
+func password(ctx *pulumi.Context, name string, length int, special bool, rotation string, opts ...pulumi.ResourceOption) (pulumi.StringOutput, error) {
+	args := &random.RandomPasswordArgs{
+		Length:     pulumi.Int(length),
+		Special:    pulumi.Bool(special),
+		MinLower:   pulumi.Int(1),
+		MinUpper:   pulumi.Int(1),
+		MinNumeric: pulumi.Int(1),
+		Keepers:    pulumi.StringMap{"rotation": pulumi.String(rotation)},
+	}
+	if special {
+		args.OverrideSpecial = pulumi.String("-_.~")
+		args.MinSpecial = pulumi.Int(1)
+	}
+	p, err := random.NewRandomPassword(ctx, name, args, opts...)
+	if err != nil {
+		return pulumi.StringOutput{}, fmt.Errorf("generating %s: %w", name, err)
+	}
+	// pulumi-random already marks result secret; saying so again keeps it secret whatever the provider does.
+	return pulumi.ToSecret(p.Result).(pulumi.StringOutput), nil
+}
