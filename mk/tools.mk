@@ -114,11 +114,10 @@ endef
 
 .PHONY: tools go-check pulumi-cli kubernetes-provider control-plane kwok nexios-cluster
 
+# pulumi-cli comes before random-provider (mk/random.mk), which installs the
+# real plugin when bin/pulumi can; under -j the order is not kept, and
+# random-provider makes its choice again once the CLI exists.
 tools: go-check pulumi-cli random-provider kubernetes-provider control-plane kwok nexios-cluster ## Build the Pulumi CLI, providers, control plane and kwok into bin/ (once; later runs reuse them).
-
-# random-provider (mk/random.mk) installs the real plugin when bin/pulumi can,
-# so the CLI comes first.
-random-provider: pulumi-cli
 
 go-check:
 	@command -v go >/dev/null || { echo "tools: Go is not installed (or not on PATH); install Go $(GO_MIN_VERSION) or newer from https://go.dev/dl/"; exit 1; }
