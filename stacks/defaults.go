@@ -125,6 +125,8 @@ func prodDefaults(stack string) Config {
 	c.App.Disruption.Enabled = true
 	c.App.HighAvailability = HighAvailability{SpreadAcrossZones: true, SpreadAcrossNodes: true, AntiAffinity: "preferred"}
 	c.App.NetworkPolicy.RestrictEgress = true
+	// A prod ingress serves HTTPS; the certificate comes from tls.secretName or tls.clusterIssuer.
+	c.App.Ingress.TLS.Enabled = true
 	// Room for max replicas plus a full rolling-update surge.
 	c.App.Quota = Quota{Enabled: true, RequestsCPU: "4", RequestsMemory: "8Gi", LimitsCPU: "16", LimitsMemory: "16Gi", Pods: 30}
 	c.Monitoring.Retention = "15d"

@@ -1,0 +1,123 @@
+package secrets
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/nexios-labs/nexios-k8s/internal/mocktest"
+)
+
+const tPassword = "random:index/randomPassword:RandomPassword"
+
+func generate(t *testing.T, args *SecretsArgs) (*mocktest.Mocks, *Secrets, error) {
+	t.Helper()
+	m := &mocktest.Mocks{}
+	var s *Secrets
+	err := m.Run("test", mocktest.Config{}, func(ctx *pulumi.Context) error {
+		var err error
+		s, err = NewSecrets(ctx, "stack", args)
+		return err
+	})
+	return m, s, err
+}
+
+func TestNewSecretsGeneratesWhatIsNeeded(t *testing.T) {
+	tests := []struct {
+		name string
+		args SecretsArgs
+		want []string
+	}{
+		{"app only", SecretsArgs{}, []string{"stack-app-secret-key"}},
+		{"with monitoring", SecretsArgs{GrafanaAdminPassword: true}, []string{"stack-app-secret-key", "stack-grafana-admin"}},
+		{"with monitoring and logging", SecretsArgs{GrafanaAdminPassword: true, ElasticPassword: true},
+			[]string{"stack-app-secret-key", "stack-elastic", "stack-grafana-admin"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _, err := generate(t, &tt.args)
+			if err != nil {
+				t.Fatalf("NewSecrets: %v", err)
+			}
+			var got []string
+			for _, r := range m.OfType(tPassword) {
+				got = append(got, r.Name)
+				if r.Parent == "" {
+					t.Errorf("%s has no parent", r.Name)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("generated %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPasswordInputs(t *testing.T) {
+	m, _, err := generate(t, &SecretsArgs{AppSecretKeyRotation: "2026-11", GrafanaAdminPassword: true})
+	if err != nil {
+		t.Fatalf("NewSecrets: %v", err)
+	}
+	key := m.Find(t, tPassword, "stack-app-secret-key")
+	if got := key.Number("length"); got != appSecretKeyLength {
+		t.Errorf("app key length = %v, want %d", got, appSecretKeyLength)
+	}
+	if special, _ := key.Bool("special"); special {
+		t.Error("app key allows special characters")
+	}
+	if got := key.String("keepers.rotation"); got != "2026-11" {
+		t.Errorf("app key keeper = %q, want the rotation value", got)
+	}
+	for _, class := range []string{"minLower", "minUpper", "minNumeric"} {
+		if key.Number(class) != 1 {
+			t.Errorf("app key %s = %v, want 1", class, key.Number(class))
+		}
+	}
+	grafana := m.Find(t, tPassword, "stack-grafana-admin")
+	if got := grafana.String("overrideSpecial"); got != "-_.~" {
+		t.Errorf("grafana overrideSpecial = %q", got)
+	}
+	if got := grafana.Number("minSpecial"); got != 1 {
+		t.Errorf("grafana minSpecial = %v", got)
+	}
+}
+
+// Rotation works through keepers: a new rotation value is a new keeper, which pulumi-random answers by
+// replacing the password.
+func TestRotationChangesKeepers(t *testing.T) {
+	keeper := func(rotation string) string {
+		m, _, err := generate(t, &SecretsArgs{AppSecretKeyRotation: rotation})
+		if err != nil {
+			t.Fatalf("NewSecrets: %v", err)
+		}
+		return m.Find(t, tPassword, "stack-app-secret-key").String("keepers.rotation")
+	}
+	if keeper("") == keeper("2026-12") {
+		t.Error("changing the rotation value does not change the keepers")
+	}
+}
+
+func TestOutputsAreSecret(t *testing.T) {
+	_, s, err := generate(t, &SecretsArgs{GrafanaAdminPassword: true, ElasticPassword: true})
+	if err != nil {
+		t.Fatalf("NewSecrets: %v", err)
+	}
+	for name, out := range map[string]pulumi.StringOutput{
+		"appSecretKey": s.AppSecretKey, "grafanaAdminPassword": s.GrafanaAdminPassword, "elasticPassword": s.ElasticPassword,
+	} {
+		value, secret := mocktest.Await(t, out)
+		if !secret {
+			t.Errorf("%s is not secret", name)
+		}
+		if !strings.HasPrefix(value.(string), "generated-") {
+			t.Errorf("%s = %v, want the generated password", name, value)
+		}
+	}
+}
+
+func TestNilArgs(t *testing.T) {
+	if _, _, err := generate(t, nil); err == nil || !strings.Contains(err.Error(), "args are required") {
+		t.Errorf("nil args: got %v", err)
+	}
+}
