@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -244,7 +245,7 @@ func decodePasswordSpec(checked resource.PropertyMap) (passwordSpec, error) {
 		return passwordSpec{}, fmt.Errorf("invalid inputs: %s", describeFailures(failures))
 	}
 	if checked.ContainsUnknowns() {
-		return passwordSpec{}, fmt.Errorf("inputs still contain unknown values")
+		return passwordSpec{}, errors.New("inputs still contain unknown values")
 	}
 	props := withDefaults(checked)
 	boolOf := func(key resource.PropertyKey) bool { return unwrapSecrets(props[key]).BoolValue() }

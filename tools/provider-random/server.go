@@ -82,14 +82,7 @@ func (s *randomServer) Check(_ context.Context, req *pulumirpc.CheckRequest) (*p
 }
 
 func (s *randomServer) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	if err := requirePasswordType(req.GetType(), req.GetUrn()); err != nil {
-		return nil, err
-	}
-	olds, err := unmarshal(req.GetOlds(), "olds")
-	if err != nil {
-		return nil, err
-	}
-	news, err := unmarshal(req.GetNews(), "news")
+	olds, news, err := passwordChange(req)
 	if err != nil {
 		return nil, err
 	}
@@ -194,14 +187,7 @@ func (s *randomServer) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pul
 // Update is never planned because every input change replaces the password;
 // should an engine call it anyway, the inputs change and the password stays.
 func (s *randomServer) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	if err := requirePasswordType(req.GetType(), req.GetUrn()); err != nil {
-		return nil, err
-	}
-	olds, err := unmarshal(req.GetOlds(), "olds")
-	if err != nil {
-		return nil, err
-	}
-	news, err := unmarshal(req.GetNews(), "news")
+	olds, news, err := passwordChange(req)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +252,28 @@ func requirePasswordType(typ, urn string) error {
 			typ, passwordType, providerVersion)
 	}
 	return nil
+}
+
+// changeRequest is what Diff and Update requests have in common.
+type changeRequest interface {
+	GetType() string
+	GetUrn() string
+	GetOlds() *structpb.Struct
+	GetNews() *structpb.Struct
+}
+
+// passwordChange decodes the stored state and the new inputs of a password.
+func passwordChange(req changeRequest) (olds, news resource.PropertyMap, err error) {
+	if err := requirePasswordType(req.GetType(), req.GetUrn()); err != nil {
+		return nil, nil, err
+	}
+	if olds, err = unmarshal(req.GetOlds(), "olds"); err != nil {
+		return nil, nil, err
+	}
+	if news, err = unmarshal(req.GetNews(), "news"); err != nil {
+		return nil, nil, err
+	}
+	return olds, news, nil
 }
 
 func unmarshal(properties *structpb.Struct, label string) (resource.PropertyMap, error) {
