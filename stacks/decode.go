@@ -136,6 +136,22 @@ func checkKeys(settings map[string]Setting, ps *problems) map[string]Setting {
 	return own
 }
 
+// EnvironmentOf returns the environment of a stack from its `nexios:environment` setting or its name.
+func EnvironmentOf(stack string, settings map[string]Setting) (Environment, error) {
+	var ps problems
+	own := map[string]Setting{}
+	for key, s := range settings {
+		if k, ok := strings.CutPrefix(key, Namespace+":"); ok {
+			own[k] = s
+		}
+	}
+	env := environmentOf(stack, own, &ps)
+	if len(ps) > 0 {
+		return "", &ConfigError{Stack: stack, Problems: ps}
+	}
+	return env, nil
+}
+
 // environmentOf picks the profile: the `environment` key if set, otherwise the stack's name.
 func environmentOf(stack string, own map[string]Setting, ps *problems) Environment {
 	// Pulumi.yaml declares an empty default for every optional key, so empty means unset.

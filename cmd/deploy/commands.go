@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/nexios-labs/nexios-k8s/stacks"
+)
+
+func (d *deployer) runCommand(ctx context.Context) error {
+	switch d.opts.command {
+	case "preview":
+		return d.preview(ctx)
+	case "up":
+		return d.up(ctx)
+	case "refresh":
+		return d.refresh(ctx)
+	case "destroy":
+		return d.destroy(ctx)
+	case "outputs":
+		return d.outputs(ctx)
+	case "render":
+		return d.render(ctx)
+	case "cancel":
+		return d.cancel(ctx)
+	}
+	return invalid(fmt.Errorf("unknown command %q", d.opts.command))
+}
+
+// changeSummary counts the steps of a run by operation and by resource type.
+type changeSummary struct {
+	Stack  string                    `json:"stack"`
+	Totals map[string]int            `json:"totals"`
+	ByType map[string]map[string]int `json:"byType"`
+	// Changed counts every step other than "same".
+	Changed int    `json:"changed"`
+	Diff    string `json:"diff,omitempty"`
+}
+
+// collect reads engine events until the run closes the channel.
+func collect(stack string, ch <-chan events.EngineEvent, done chan<- changeSummary) {
+	s := changeSummary{Stack: stack, Totals: map[string]int{}, ByType: map[string]map[string]int{}}
+	for e := range ch {
+		pre := e.ResourcePreEvent
+		if pre == nil || pre.Metadata.Type == "pulumi:pulumi:Stack" {
+			continue
+		}
+		op := string(pre.Metadata.Op)
+		typ := pre.Metadata.Type
+		if s.ByType[typ] == nil {
+			s.ByType[typ] = map[string]int{}
+		}
+		s.ByType[typ][op]++
+		s.Totals[op]++
+		if op != "same" && op != "read" {
+			s.Changed++
+		}
+	}
+	done <- s
+}
+
+// lines renders one line per resource type that changes, then the totals.
+func (s changeSummary) lines() []string {
+	var out []string
+	for _, typ := range sortedKeys(s.ByType) {
+		var parts []string
+		for _, op := range sortedKeys(s.ByType[typ]) {
+			if op != "same" {
+				parts = append(parts, fmt.Sprintf("%s %d", op, s.ByType[typ][op]))
+			}
+		}
+		if len(parts) > 0 {
+			out = append(out, fmt.Sprintf("%-55s %s", typ, strings.Join(parts, ", ")))
+		}
+	}
+	var totals []string
+	for _, op := range sortedKeys(s.Totals) {
+		totals = append(totals, fmt.Sprintf("%s %d", op, s.Totals[op]))
+	}
+	out = append(out, fmt.Sprintf("stack %s: %d to change (%s)", s.Stack, s.Changed, strings.Join(totals, ", ")))
+	return out
+}
+
+// markdown renders the summary for a CI job summary.
+func (s changeSummary) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### Preview of stack `%s`: %d to change\n\n| resource type | changes |\n|---|---|\n", s.Stack, s.Changed)
+	for _, typ := range sortedKeys(s.ByType) {
+		var parts []string
+		for _, op := range sortedKeys(s.ByType[typ]) {
+			parts = append(parts, fmt.Sprintf("%s %d", op, s.ByType[typ][op]))
+		}
+		fmt.Fprintf(&b, "| `%s` | %s |\n", typ, strings.Join(parts, ", "))
+	}
+	if s.Diff != "" {
+		fmt.Fprintf(&b, "\n<details><summary>Full diff</summary>\n\n```diff\n%s\n```\n</details>\n", strings.TrimSpace(s.Diff))
+	}
+	return b.String()
+}
+
+// progress is where Pulumi's progress goes: stderr when stdout carries JSON.
+func (d *deployer) progress() io.Writer {
+	if d.opts.json {
+		return d.stderr
+	}
+	return d.stdout
+}
+
+func (d *deployer) preview(ctx context.Context) error {
+	if err := d.ensureLocalCluster(ctx); err != nil {
+		return err
+	}
+	ch := make(chan events.EngineEvent)
+	done := make(chan changeSummary, 1)
+	go collect(d.opts.stack, ch, done)
+	var diff bytes.Buffer
+	opts := []optpreview.Option{optpreview.EventStreams(ch), optpreview.ProgressStreams(d.progress(), &diff), optpreview.ErrorProgressStreams(d.stderr)}
+	if d.opts.diff {
+		opts = append(opts, optpreview.Diff())
+	}
+	if _, err := d.stack.Preview(ctx, opts...); err != nil {
+		return fmt.Errorf("preview of stack %q failed: %w", d.opts.stack, err)
+	}
+	summary := <-done
+	if d.opts.diff {
+		summary.Diff = diff.String()
+	}
+	if err := d.writeSummary(summary); err != nil {
+		return err
+	}
+	if d.opts.expectNoChanges && summary.Changed > 0 {
+		return changesFound(summary.Changed)
+	}
+	return nil
+}
+
+func (d *deployer) writeSummary(s changeSummary) error {
+	if d.opts.json {
+		enc := json.NewEncoder(d.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(s); err != nil {
+			return fmt.Errorf("writing the summary: %w", err)
+		}
+	} else {
+		fmt.Fprintln(d.stdout)
+		for _, line := range s.lines() {
+			fmt.Fprintln(d.stdout, line)
+		}
+	}
+	if d.opts.summaryFile == "" {
+		return nil
+	}
+	f, err := os.OpenFile(d.opts.summaryFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("opening the summary file: %w", err)
+	}
+	defer f.Close()
+	if _, err := io.WriteString(f, s.markdown()); err != nil {
+		return fmt.Errorf("writing the summary file: %w", err)
+	}
+	return nil
+}
+
+func (d *deployer) up(ctx context.Context) error {
+	if err := d.ensureLocalCluster(ctx); err != nil {
+		return err
+	}
+	res, err := d.stack.Up(ctx, optup.ProgressStreams(d.stdout), optup.ErrorProgressStreams(d.stderr))
+	if err != nil {
+		return fmt.Errorf("update of stack %q failed: %w", d.opts.stack, err)
+	}
+	fmt.Fprintf(d.stdout, "\nOutputs of stack %s:\n", d.opts.stack)
+	return printOutputs(d.stdout, res.Outputs, false, false)
+}
+
+func (d *deployer) refresh(ctx context.Context) error {
+	if err := d.ensureLocalCluster(ctx); err != nil {
+		return err
+	}
+	ch := make(chan events.EngineEvent)
+	done := make(chan changeSummary, 1)
+	go collect(d.opts.stack, ch, done)
+	if _, err := d.stack.Refresh(ctx, optrefresh.EventStreams(ch), optrefresh.ProgressStreams(d.stdout), optrefresh.ErrorProgressStreams(d.stderr)); err != nil {
+		return fmt.Errorf("refresh of stack %q failed: %w", d.opts.stack, err)
+	}
+	summary := <-done
+	for _, line := range summary.lines() {
+		fmt.Fprintln(d.stdout, line)
+	}
+	if d.opts.expectNoChanges && summary.Changed > 0 {
+		return changesFound(summary.Changed)
+	}
+	return nil
+}
+
+func (d *deployer) destroy(ctx context.Context) error {
+	if d.config.Environment == stacks.Prod && d.opts.confirm != d.opts.stack {
+		return invalid(fmt.Errorf("stack %q is a prod stack: destroying it deletes the production app; "+
+			"if that is really meant, run again with --confirm %s", d.opts.stack, d.opts.stack))
+	}
+	if err := d.ensureLocalCluster(ctx); err != nil {
+		return err
+	}
+	if _, err := d.stack.Destroy(ctx, optdestroy.ProgressStreams(d.stdout), optdestroy.ErrorProgressStreams(d.stderr)); err != nil {
+		return fmt.Errorf("destroy of stack %q failed: %w", d.opts.stack, err)
+	}
+	return nil
+}
+
+func (d *deployer) outputs(ctx context.Context) error {
+	outs, err := d.stack.Outputs(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the outputs of stack %q: %w", d.opts.stack, err)
+	}
+	return printOutputs(d.stdout, outs, d.opts.json, d.opts.showSecrets)
+}
+
+func (d *deployer) cancel(ctx context.Context) error {
+	if err := d.stack.Cancel(ctx); err != nil {
+		return fmt.Errorf("cancelling the current run of stack %q: %w", d.opts.stack, err)
+	}
+	fmt.Fprintf(d.stdout, "stack %s: lock cleared; if a run was interrupted mid-way, `deploy refresh %s` reconciles the state with the cluster\n", d.opts.stack, d.opts.stack)
+	return nil
+}
+
+// secretMask replaces secret values unless --show-secrets.
+const secretMask = "[secret]"
+
+func printOutputs(w io.Writer, outs auto.OutputMap, asJSON, showSecrets bool) error {
+	values := make(map[string]any, len(outs))
+	for key, out := range outs {
+		if out.Secret && !showSecrets {
+			values[key] = secretMask
+			continue
+		}
+		values[key] = out.Value
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(values); err != nil {
+			return fmt.Errorf("writing outputs: %w", err)
+		}
+		return nil
+	}
+	for _, key := range sortedKeys(values) {
+		fmt.Fprintf(w, "  %-16s %v\n", key, values[key])
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

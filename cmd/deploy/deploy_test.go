@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"github.com/nexios-labs/nexios-k8s/stacks"
+)
+
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+		check   func(t *testing.T, o options)
+	}{
+		{args: []string{"up", "dev"}, check: func(t *testing.T, o options) {
+			if o.command != "up" || o.stack != "dev" || o.cluster != "auto" || o.secretsProvider != "passphrase" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"preview", "prod", "--diff", "--expect-no-changes", "--json", "--summary-file", "/tmp/s.md"}, check: func(t *testing.T, o options) {
+			if !o.diff || !o.expectNoChanges || !o.json || o.summaryFile != "/tmp/s.md" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"destroy", "prod", "--confirm", "prod"}, check: func(t *testing.T, o options) {
+			if o.confirm != "prod" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"render", "dev", "--out", "out/dev", "--cluster", "kubeconfig"}, check: func(t *testing.T, o options) {
+			if o.out != "out/dev" || o.cluster != "kubeconfig" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"up"}, wantErr: "usage"},
+		{args: []string{"--diff", "dev"}, wantErr: "usage"},
+		{args: []string{"deploy", "dev"}, wantErr: `unknown command "deploy"`},
+		{args: []string{"up", "dev", "--diff"}, wantErr: "up does not take --diff"},
+		{args: []string{"outputs", "dev", "--confirm", "dev"}, wantErr: "outputs does not take --confirm"},
+		{args: []string{"render", "dev"}, wantErr: "render needs --out"},
+		{args: []string{"up", "dev", "--cluster", "kind"}, wantErr: "--cluster must be"},
+		{args: []string{"up", "dev", "extra"}, wantErr: `unexpected argument "extra"`},
+		{args: []string{"up", "dev", "--no-such-flag"}, wantErr: "no-such-flag"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			o, err := parseArgs(tt.args, &bytes.Buffer{})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("want error containing %q, got %v", tt.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseArgs: %v", err)
+			}
+			tt.check(t, o)
+		})
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"help"}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "Exit codes") {
+		t.Errorf("help: code %d, output %q", code, stdout.String())
+	}
+	if code := run(context.Background(), []string{"launch", "dev"}, &stdout, &stderr); code != exitInvalid {
+		t.Errorf("unknown command: code %d, want %d", code, exitInvalid)
+	}
+}
+
+func TestReport(t *testing.T) {
+	opts := options{stack: "dev"}
+	engine := func(stderr string) error {
+		return errors.New("failed to run update: exit status 255\ncode: 255\nstdout: lots of progress\nstderr: " + stderr)
+	}
+	tests := []struct {
+		name string
+		err  error
+		code int
+		want string
+	}{
+		{"success", nil, exitOK, ""},
+		{"changes", changesFound(2), exitChanges, "2 resource(s) would change"},
+		{"invalid config", invalid(&stacks.ConfigError{Stack: "dev", Problems: []stacks.Problem{{Key: "nexios:app.image", Message: "is required"}}}), exitInvalid, "nexios:app.image: is required"},
+		{"locked", engine("error: the stack is currently locked by 1 lock(s)."), exitFailed, "`deploy cancel dev`"},
+		{"passphrase", engine("error: incorrect passphrase, please set PULUMI_CONFIG_PASSPHRASE"), exitInvalid, "PULUMI_CONFIG_PASSPHRASE"},
+		{"unreachable", engine("configured Kubernetes cluster is unreachable: dial tcp 127.0.0.1:6443: connect: connection refused"), exitFailed, "`make cluster`"},
+		{"other", engine("error: something else"), exitFailed, "something else"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			if code := report(&stderr, opts, tt.err); code != tt.code {
+				t.Errorf("code = %d, want %d", code, tt.code)
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("stderr %q does not contain %q", stderr.String(), tt.want)
+			}
+			if strings.Contains(stderr.String(), "lots of progress") {
+				t.Error("the CLI's stdout is repeated in the error")
+			}
+		})
+	}
+}
+
+func TestBlankSecretValues(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v1-secret.yaml")
+	manifest := `apiVersion: v1
+kind: Secret
+metadata:
+  name: nexios-secret
+data:
+  database-url: cG9zdGdyZXNxbDovL3U6aHVudGVyMkBkYi94
+stringData:
+  secret-key: hunter2
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: env
+data:
+  LOG_LEVEL: debug
+`
+	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := blankSecretValues(path); err != nil {
+		t.Fatalf("blankSecretValues: %v", err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(got)
+	for _, secret := range []string{"hunter2", "cG9zdGdyZXNxbDovL3U6aHVudGVyMkBkYi94"} {
+		if strings.Contains(text, secret) {
+			t.Errorf("secret value %q survived:\n%s", secret, text)
+		}
+	}
+	for _, kept := range []string{"database-url:", "secret-key:", "LOG_LEVEL: debug"} {
+		if !strings.Contains(text, kept) {
+			t.Errorf("%q was lost:\n%s", kept, text)
+		}
+	}
+}
+
+func TestChangeSummary(t *testing.T) {
+	s := changeSummary{
+		Stack:   "dev",
+		Totals:  map[string]int{"create": 2, "same": 5, "update": 1},
+		ByType:  map[string]map[string]int{"kubernetes:apps/v1:Deployment": {"update": 1}, "kubernetes:core/v1:Secret": {"create": 2}, "kubernetes:core/v1:Service": {"same": 1}},
+		Changed: 3,
+		Diff:    "~ spec.replicas: 1 => 2",
+	}
+	lines := strings.Join(s.lines(), "\n")
+	for _, want := range []string{"kubernetes:apps/v1:Deployment", "update 1", "create 2", "stack dev: 3 to change"} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("lines lack %q:\n%s", want, lines)
+		}
+	}
+	if strings.Contains(lines, "kubernetes:core/v1:Service") {
+		t.Errorf("unchanged types are listed:\n%s", lines)
+	}
+	md := s.markdown()
+	for _, want := range []string{"### Preview of stack `dev`: 3 to change", "| `kubernetes:core/v1:Secret` | create 2 |", "```diff", "spec.replicas"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestPrintOutputsMasksSecrets(t *testing.T) {
+	outs := auto.OutputMap{
+		"namespace": {Value: "nexios-dev"},
+		"token":     {Value: "hunter2", Secret: true},
+	}
+	for _, asJSON := range []bool{false, true} {
+		var buf bytes.Buffer
+		if err := printOutputs(&buf, outs, asJSON, false); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(buf.String(), "hunter2") || !strings.Contains(buf.String(), secretMask) || !strings.Contains(buf.String(), "nexios-dev") {
+			t.Errorf("json=%v: %s", asJSON, buf.String())
+		}
+		buf.Reset()
+		if err := printOutputs(&buf, outs, asJSON, true); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), "hunter2") {
+			t.Errorf("json=%v --show-secrets hides the value: %s", asJSON, buf.String())
+		}
+	}
+}
+
+func TestEnvironmentOfStackFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(stack, body string) {
+		if err := os.WriteFile(filepath.Join(dir, "Pulumi."+stack+".yaml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("dev", "config:\n  nexios:app:\n    image: x:1\n")
+	write("staging", "config:\n  nexios:environment: prod\n")
+	write("qa", "config: {}\n")
+	tests := []struct {
+		stack string
+		want  stacks.Environment
+		err   bool
+	}{{"dev", stacks.Dev, false}, {"staging", stacks.Prod, false}, {"qa", "", true}}
+	for _, tt := range tests {
+		got, err := environmentOfStackFile(dir, tt.stack)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("%s: got %q, %v; want %q, error %v", tt.stack, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestUsesLocalCluster(t *testing.T) {
+	tests := []struct {
+		name       string
+		flag       string
+		target     stacks.Target
+		kubeconfig string
+		want       bool
+	}{
+		{"nothing configured", "auto", stacks.Target{}, "", true},
+		{"KUBECONFIG set", "auto", stacks.Target{}, "/home/me/.kube/other", false},
+		{"stack context", "auto", stacks.Target{Context: "prod-eu"}, "", false},
+		{"rendering", "auto", stacks.Target{RenderYAMLTo: "out"}, "", false},
+		{"forced local", "local", stacks.Target{Context: "prod-eu"}, "", true},
+		{"forced kubeconfig", "kubeconfig", stacks.Target{}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("KUBECONFIG", tt.kubeconfig)
+			d := &deployer{opts: options{cluster: tt.flag}, config: &stacks.Config{Target: tt.target}}
+			if got := d.usesLocalCluster(); got != tt.want {
+				t.Errorf("usesLocalCluster = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPassphraseDefaultsOnlyForLocalDev(t *testing.T) {
+	tests := []struct {
+		name       string
+		env        stacks.Environment
+		passphrase string
+		set        bool
+		kubeconfig string
+		wantErr    bool
+	}{
+		{"dev on the local cluster", stacks.Dev, "", false, "", false},
+		{"dev on another cluster", stacks.Dev, "", false, "/kube/other", true},
+		{"prod without passphrase", stacks.Prod, "", false, "", true},
+		{"prod with passphrase", stacks.Prod, "s3cret", true, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("KUBECONFIG", tt.kubeconfig)
+			t.Setenv("PULUMI_CONFIG_PASSPHRASE", tt.passphrase)
+			t.Setenv("PULUMI_CONFIG_PASSPHRASE_FILE", "")
+			if !tt.set {
+				os.Unsetenv("PULUMI_CONFIG_PASSPHRASE")
+			}
+			os.Unsetenv("PULUMI_CONFIG_PASSPHRASE_FILE")
+			d := &deployer{opts: options{stack: "s", cluster: "auto", secretsProvider: "passphrase"}, env: map[string]string{}}
+			err := d.resolvePassphrase(tt.env)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && d.env["PULUMI_CONFIG_PASSPHRASE"] != tt.passphrase {
+				t.Errorf("passphrase passed on = %q", d.env["PULUMI_CONFIG_PASSPHRASE"])
+			}
+		})
+	}
+}

@@ -1,0 +1,152 @@
+// Command deploy drives the nexios program through the Pulumi Automation API for pipelines and people:
+// the same pulumi.RunFunc as main.go, against the same stack files.
+//
+//	deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH]
+//	deploy up STACK
+//	deploy refresh STACK [--expect-no-changes]
+//	deploy destroy STACK [--confirm STACK]
+//	deploy outputs STACK [--json] [--show-secrets]
+//	deploy render STACK --out DIR [--include-secrets]
+//	deploy cancel STACK
+//
+// Exit codes: 0 success, 1 the operation failed, 2 invalid input (usage, configuration, missing tools
+// or passphrase), 3 changes found under --expect-no-changes.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitInvalid  = 2
+	exitChanges  = 3
+	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|cancel> STACK [flags]; deploy help for details"
+)
+
+// options are every flag of every command; each command reads its own.
+type options struct {
+	command, stack string
+
+	diff, expectNoChanges, json, showSecrets, includeSecrets bool
+	summaryFile, confirm, out, secretsProvider, cluster      string
+}
+
+// commands lists which flags each command accepts, so a flag given to the wrong command is an error
+// rather than silently ignored.
+var commands = map[string][]string{
+	"preview": {"diff", "expect-no-changes", "json", "summary-file"},
+	"up":      {},
+	"refresh": {"expect-no-changes"},
+	"destroy": {"confirm"},
+	"outputs": {"json", "show-secrets"},
+	"render":  {"out", "include-secrets"},
+	"cancel":  {},
+}
+
+// commonFlags apply to every command.
+var commonFlags = []string{"secrets-provider", "cluster"}
+
+// errUsage marks input errors that print the usage line.
+var errUsage = errors.New(usageCommand)
+
+func parseArgs(args []string, stderr io.Writer) (options, error) {
+	var o options
+	if len(args) < 2 || strings.HasPrefix(args[0], "-") || strings.HasPrefix(args[1], "-") {
+		return o, errUsage
+	}
+	o.command, o.stack = args[0], args[1]
+	allowed, ok := commands[o.command]
+	if !ok {
+		return o, fmt.Errorf("unknown command %q: %w", o.command, errUsage)
+	}
+	fs := flag.NewFlagSet("deploy "+o.command, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.diff, "diff", false, "show the full property diff")
+	fs.BoolVar(&o.expectNoChanges, "expect-no-changes", false, "exit 3 when anything would change (drift checks)")
+	fs.BoolVar(&o.json, "json", false, "write machine-readable JSON to stdout")
+	fs.StringVar(&o.summaryFile, "summary-file", "", "append a Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY)")
+	fs.StringVar(&o.confirm, "confirm", "", "the stack's name again: required to destroy a prod stack")
+	fs.BoolVar(&o.showSecrets, "show-secrets", false, "print secret outputs in plain text")
+	fs.StringVar(&o.out, "out", "", "directory to render YAML into")
+	fs.BoolVar(&o.includeSecrets, "include-secrets", false, "keep secret values in rendered Secret manifests")
+	fs.StringVar(&o.secretsProvider, "secrets-provider", "passphrase", "Pulumi secrets provider for new stacks (passphrase, awskms://..., hashivault://...)")
+	fs.StringVar(&o.cluster, "cluster", "auto", "auto: the local cluster unless nexios:target or KUBECONFIG names one; local; kubeconfig")
+	if err := fs.Parse(args[2:]); err != nil {
+		return o, fmt.Errorf("%v: %w", err, errUsage)
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
+	}
+	var misplaced []string
+	fs.Visit(func(f *flag.Flag) {
+		if !slices.Contains(allowed, f.Name) && !slices.Contains(commonFlags, f.Name) {
+			misplaced = append(misplaced, "--"+f.Name)
+		}
+	})
+	if len(misplaced) > 0 {
+		return o, fmt.Errorf("%s does not take %s: %w", o.command, strings.Join(misplaced, ", "), errUsage)
+	}
+	switch {
+	case o.command == "render" && o.out == "":
+		return o, fmt.Errorf("render needs --out DIR: %w", errUsage)
+	case o.cluster != "auto" && o.cluster != "local" && o.cluster != "kubeconfig":
+		return o, fmt.Errorf("--cluster must be auto, local or kubeconfig, got %q: %w", o.cluster, errUsage)
+	}
+	return o, nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command and returns the process's exit code; every failure is printed once, for people.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(stdout, helpText)
+		return exitOK
+	}
+	opts, err := parseArgs(args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "deploy:", err)
+		return exitInvalid
+	}
+	d, err := newDeployer(ctx, opts, stdout, stderr)
+	if err != nil {
+		return report(stderr, opts, err)
+	}
+	return report(stderr, opts, d.runCommand(ctx))
+}
+
+const helpText = `deploy: the nexios program through the Pulumi Automation API.
+
+  deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH]
+  deploy up STACK
+  deploy refresh STACK [--expect-no-changes]
+  deploy destroy STACK [--confirm STACK]       (a prod stack needs --confirm with its name)
+  deploy outputs STACK [--json] [--show-secrets]
+  deploy render STACK --out DIR [--include-secrets]
+  deploy cancel STACK                          (clears a stale lock after an interrupted run)
+
+Every command also takes --secrets-provider (default passphrase) and --cluster auto|local|kubeconfig.
+
+Environment:
+  PULUMI_BACKEND_URL          state backend (default: file://<project>/.state)
+  PULUMI_CONFIG_PASSPHRASE    passphrase of the passphrase secrets provider (or PULUMI_CONFIG_PASSPHRASE_FILE);
+                              the dev stack on the local cluster defaults to an empty passphrase
+  KUBECONFIG                  a cluster other than the local one
+
+Exit codes: 0 success, 1 the operation failed, 2 invalid input, 3 changes found with --expect-no-changes.`

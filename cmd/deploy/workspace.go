@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
+	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
+	"github.com/nexios-labs/nexios-k8s/program"
+	"github.com/nexios-labs/nexios-k8s/stacks"
+)
+
+// localClusterName is the cluster `make cluster` starts and `make up` deploys to.
+const localClusterName = "nexios"
+
+// deployer holds one command's validated inputs and its stack.
+type deployer struct {
+	opts           options
+	stdout, stderr io.Writer
+	tools          toolchain.Toolchain
+	env            map[string]string
+	config         *stacks.Config
+	stack          auto.Stack
+}
+
+// newDeployer checks everything it can before touching state or a cluster: tools, passphrase, and the
+// stack's configuration. An invalid configuration stops here, with every problem listed.
+func newDeployer(ctx context.Context, opts options, stdout, stderr io.Writer) (*deployer, error) {
+	tools, err := toolchain.Find()
+	if err != nil {
+		return nil, invalid(err)
+	}
+	if err := tools.Require(toolchain.PulumiTools...); err != nil {
+		return nil, invalid(err)
+	}
+	d := &deployer{opts: opts, stdout: stdout, stderr: stderr, tools: tools, env: tools.PulumiEnv()}
+	d.env["PULUMI_BACKEND_URL"] = backendURL(tools.Root)
+
+	if _, err := os.Stat(filepath.Join(tools.Root, "Pulumi."+opts.stack+".yaml")); err != nil {
+		return nil, invalid(fmt.Errorf("stack %q has no Pulumi.%s.yaml in %s; stacks are defined by their files", opts.stack, opts.stack, tools.Root))
+	}
+	// The profile decides the passphrase default and whether a destroy needs confirming, before the
+	// stack is opened: read the environment from the file's own words without decrypting anything.
+	env, err := environmentOfStackFile(tools.Root, opts.stack)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	if err := d.resolvePassphrase(env); err != nil {
+		return nil, invalid(err)
+	}
+
+	pulumiCmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: tools.Root})
+	if err != nil {
+		return nil, invalid(fmt.Errorf("using the Pulumi CLI in %s: %w; run `make tools`", tools.BinDir(), err))
+	}
+	if err := os.MkdirAll(filepath.Join(tools.Root, ".state"), 0o755); err != nil {
+		return nil, fmt.Errorf("creating the local state folder: %w", err)
+	}
+	d.stack, err = auto.UpsertStackLocalSource(ctx, opts.stack, tools.Root,
+		auto.Program(program.Run),
+		auto.Pulumi(pulumiCmd),
+		auto.EnvVars(d.env),
+		auto.SecretsProvider(opts.secretsProvider),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("opening stack %q: %w", opts.stack, err)
+	}
+	if d.config, err = d.validatedConfig(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// backendURL is PULUMI_BACKEND_URL, or a file backend in the project's ignored .state folder.
+func backendURL(root string) string {
+	if url := os.Getenv("PULUMI_BACKEND_URL"); url != "" {
+		return url
+	}
+	return "file://" + filepath.ToSlash(filepath.Join(root, ".state"))
+}
+
+// resolvePassphrase passes the passphrase on, or applies the empty default that only the dev stack on
+// the local cluster gets.
+func (d *deployer) resolvePassphrase(env stacks.Environment) error {
+	if d.opts.secretsProvider != "passphrase" {
+		return nil
+	}
+	for _, name := range []string{"PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"} {
+		if v, ok := os.LookupEnv(name); ok {
+			d.env[name] = v
+			return nil
+		}
+	}
+	if env == stacks.Dev && d.opts.cluster != "kubeconfig" && os.Getenv("KUBECONFIG") == "" {
+		d.env["PULUMI_CONFIG_PASSPHRASE"] = ""
+		return nil
+	}
+	return fmt.Errorf("PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) is not set: stack %q encrypts its secrets "+
+		"with a passphrase; export it, or pass --secrets-provider for another provider (only the dev stack on the local "+
+		"cluster defaults to an empty passphrase)", d.opts.stack)
+}
+
+// environmentOfStackFile reads nexios:environment from the stack file, falling back to the stack name.
+func environmentOfStackFile(root, stack string) (stacks.Environment, error) {
+	settings := map[string]stacks.Setting{}
+	raw, err := os.ReadFile(filepath.Join(root, "Pulumi."+stack+".yaml"))
+	if err != nil {
+		return "", fmt.Errorf("reading the stack file: %w", err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), stacks.Namespace+":environment:"); ok {
+			settings[stacks.Namespace+":environment"] = stacks.Setting{Value: strings.Trim(strings.TrimSpace(v), `"'`)}
+		}
+	}
+	return stacks.EnvironmentOf(stack, settings)
+}
+
+// validatedConfig reads the stack's whole configuration, as the engine will hand it to the program,
+// and validates it: unknown keys included, which an inline program cannot see by itself.
+func (d *deployer) validatedConfig(ctx context.Context) (*stacks.Config, error) {
+	all, err := d.stack.GetAllConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the configuration of stack %q: %w", d.opts.stack, err)
+	}
+	settings := make(map[string]stacks.Setting, len(all))
+	for key, v := range all {
+		settings[key] = stacks.Setting{Value: v.Value, Secret: v.Secret}
+	}
+	cfg, err := stacks.Parse(d.opts.stack, settings)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return cfg, nil
+}
+
+// usesLocalCluster decides where the resources go: the local cluster, unless the stack or the
+// environment names another one. ~/.kube/config alone does not count: a default context pointing at a
+// shared cluster must never receive a dev stack by accident.
+func (d *deployer) usesLocalCluster() bool {
+	switch d.opts.cluster {
+	case "local":
+		return true
+	case "kubeconfig":
+		return false
+	}
+	t := d.config.Target
+	return t.Kubeconfig == "" && t.Context == "" && t.RenderYAMLTo == "" && os.Getenv("KUBECONFIG") == ""
+}
+
+// ensureLocalCluster starts the local cluster when the stack uses it and points the provider at it.
+// The kubeconfig reaches the provider through KUBECONFIG rather than a provider input, so a restarted
+// cluster with new ports does not make Pulumi replace the provider and every resource.
+func (d *deployer) ensureLocalCluster(ctx context.Context) error {
+	if !d.usesLocalCluster() {
+		return nil
+	}
+	if err := d.tools.Require(toolchain.ClusterTools...); err != nil {
+		return invalid(err)
+	}
+	cluster := localcluster.Cluster{Toolchain: d.tools, Name: localClusterName, Log: d.stderr}
+	if err := cluster.Start(ctx); err != nil {
+		return fmt.Errorf("starting the local cluster %q: %w", localClusterName, err)
+	}
+	kubeconfig, err := cluster.Kubeconfig(ctx)
+	if err != nil {
+		return fmt.Errorf("locating the local cluster's kubeconfig: %w", err)
+	}
+	d.env["KUBECONFIG"] = kubeconfig
+	return d.stack.Workspace().SetEnvVars(map[string]string{"KUBECONFIG": kubeconfig})
+}
