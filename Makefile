@@ -15,10 +15,10 @@ STACK ?= dev
 .PHONY: help test unit lint up down
 
 up: tools ## Main job: deploy STACK (default dev), starting the local cluster unless another is configured; prints the outputs.
-	go run ./cmd/deploy up $(STACK)
+	NEXIOS_CLUSTER=$(CLUSTER) go run ./cmd/deploy up $(STACK)
 
 down: tools ## Destroy STACK (prod also needs CONFIRM=prod), then stop the local cluster.
-	go run ./cmd/deploy destroy $(STACK) $(if $(CONFIRM),--confirm $(CONFIRM))
+	NEXIOS_CLUSTER=$(CLUSTER) go run ./cmd/deploy destroy $(STACK) $(if $(CONFIRM),--confirm $(CONFIRM))
 	$(MAKE) --no-print-directory cluster-down
 
 test: lint unit e2e ## Everything CI runs: lint, unit tests, then end-to-end tests against a local cluster.

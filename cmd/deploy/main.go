@@ -148,5 +148,6 @@ Environment:
   PULUMI_CONFIG_PASSPHRASE    passphrase of the passphrase secrets provider (or PULUMI_CONFIG_PASSPHRASE_FILE);
                               the dev stack on the local cluster defaults to an empty passphrase
   KUBECONFIG                  a cluster other than the local one
+  NEXIOS_CLUSTER              the local cluster's name (default nexios; make passes CLUSTER)
 
 Exit codes: 0 success, 1 the operation failed, 2 invalid input, 3 changes found with --expect-no-changes.`

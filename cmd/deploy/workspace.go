@@ -16,8 +16,14 @@ import (
 	"github.com/nexios-labs/nexios-k8s/stacks"
 )
 
-// localClusterName is the cluster `make cluster` starts and `make up` deploys to.
-const localClusterName = "nexios"
+// localClusterName is the cluster `make cluster` starts and `make up` deploys to; NEXIOS_CLUSTER
+// names another (the Makefile passes its CLUSTER variable, tests their own cluster).
+func localClusterName() string {
+	if name := os.Getenv("NEXIOS_CLUSTER"); name != "" {
+		return name
+	}
+	return "nexios"
+}
 
 // deployer holds one command's validated inputs and its stack.
 type deployer struct {
@@ -163,9 +169,9 @@ func (d *deployer) ensureLocalCluster(ctx context.Context) error {
 	if err := d.tools.Require(toolchain.ClusterTools...); err != nil {
 		return invalid(err)
 	}
-	cluster := localcluster.Cluster{Toolchain: d.tools, Name: localClusterName, Log: d.stderr}
+	cluster := localcluster.Cluster{Toolchain: d.tools, Name: localClusterName(), Log: d.stderr}
 	if err := cluster.Start(ctx); err != nil {
-		return fmt.Errorf("starting the local cluster %q: %w", localClusterName, err)
+		return fmt.Errorf("starting the local cluster %q: %w", cluster.Name, err)
 	}
 	kubeconfig, err := cluster.Kubeconfig(ctx)
 	if err != nil {

@@ -1,0 +1,467 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"gopkg.in/yaml.v3"
+
+	"github.com/nexios-labs/nexios-k8s/examples/consumer"
+	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
+	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
+	nexios "github.com/nexios-labs/nexios-k8s/program"
+)
+
+// pipelineCluster is the pipeline test's own local cluster.
+const pipelineCluster = "nexios-e2e-pipeline"
+
+// pipeline runs the built deploy command in a copy of the project, as a CI job would.
+type pipeline struct {
+	t       *testing.T
+	bin     string
+	project string
+	env     []string
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+	elapsed        time.Duration
+}
+
+func (p *pipeline) run(ctx context.Context, args ...string) result {
+	p.t.Helper()
+	cmd := exec.CommandContext(ctx, p.bin, args...)
+	cmd.Dir = p.project
+	cmd.Env = p.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	case err != nil:
+		p.t.Fatalf("deploy %v: %v", args, err)
+	}
+	p.t.Logf("deploy %s: exit %d in %s", strings.Join(args, " "), r.code, r.elapsed.Round(time.Millisecond))
+	return r
+}
+
+func (p *pipeline) mustRun(ctx context.Context, args ...string) result {
+	p.t.Helper()
+	r := p.run(ctx, args...)
+	if r.code != 0 {
+		p.t.Fatalf("deploy %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// newPipeline builds cmd/deploy and lays out a scratch project: the real Pulumi.yaml and stack files,
+// the built tools through a link, and its own .state, so the developer's stacks are never touched.
+func newPipeline(ctx context.Context, t *testing.T, tc toolchain.Toolchain) *pipeline {
+	t.Helper()
+	project := t.TempDir()
+	bin := filepath.Join(t.TempDir(), "deploy")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/deploy")
+	build.Dir = tc.Root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building cmd/deploy: %v\n%s", err, out)
+	}
+	for _, name := range []string{"go.mod", "Pulumi.yaml", "Pulumi.dev.yaml"} {
+		raw, err := os.ReadFile(filepath.Join(tc.Root, name))
+		if err != nil {
+			t.Fatalf("reading %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(project, name), raw, 0o644); err != nil {
+			t.Fatalf("copying %s: %v", name, err)
+		}
+	}
+	if err := os.Symlink(tc.BinDir(), filepath.Join(project, "bin")); err != nil {
+		t.Fatalf("linking bin/: %v", err)
+	}
+	// A dev stack whose file has a typo: it must fail before anything is created.
+	broken := "config:\n  nexios:environment: dev\n  nexios:app:\n    image: ghcr.io/nexios-labs/nexios-app:1.0.0\n    replcas: 2\n"
+	if err := os.WriteFile(filepath.Join(project, "Pulumi.broken.yaml"), []byte(broken), 0o644); err != nil {
+		t.Fatalf("writing the broken stack: %v", err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "KUBECONFIG", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "NEXIOS_CLUSTER":
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "NEXIOS_CLUSTER="+pipelineCluster)
+	return &pipeline{t: t, bin: bin, project: project, env: env}
+}
+
+// TestPipeline drives the dev stack through the pipeline command against the local cluster, the way
+// `make up` and a CI job do.
+func TestPipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
+	}
+	tc := requireTools(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
+	defer cancel()
+	cluster := localcluster.Cluster{Toolchain: tc, Name: pipelineCluster, Log: testLog{t}}
+	if err := cluster.Stop(ctx); err != nil {
+		t.Fatalf("removing a leftover cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
+			t.Errorf("stopping the cluster: %v", err)
+		}
+	})
+	p := newPipeline(ctx, t, tc)
+
+	t.Run("invalid stack fails before anything is created", func(t *testing.T) {
+		r := p.run(ctx, "up", "broken")
+		if r.code != 2 || !strings.Contains(r.stderr, `nexios:app.replcas: unknown key; did you mean "replicas"?`) {
+			t.Fatalf("want exit 2 naming the key, got %d:\n%s", r.code, r.stderr)
+		}
+		if state, err := cluster.Status(ctx); err != nil || state != localcluster.Absent {
+			t.Errorf("cluster %s after an invalid up: %v %v, want absent (nothing touched)", pipelineCluster, state, err)
+		}
+	})
+
+	up := p.mustRun(ctx, "up", "dev")
+	if !strings.Contains(up.stdout, "Outputs of stack dev:") || !strings.Contains(up.stdout, "nexios-dev") {
+		t.Errorf("up does not end with the outputs:\n%s", up.stdout)
+	}
+	kubeconfig, err := cluster.Kubeconfig(ctx)
+	if err != nil {
+		t.Fatalf("kubeconfig: %v", err)
+	}
+	api := newAPIClient(t, kubeconfig)
+
+	outputs := map[string]any{}
+	t.Run("outputs --json holds the documented exports", func(t *testing.T) {
+		r := p.mustRun(ctx, "outputs", "dev", "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &outputs); err != nil {
+			t.Fatalf("outputs --json is not JSON: %v\n%s", err, r.stdout)
+		}
+		var keys []string
+		for k := range outputs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		want := slices.Clone(nexios.Exports)
+		sort.Strings(want)
+		if !slices.Equal(keys, want) {
+			t.Errorf("exports %v, want %v", keys, want)
+		}
+		if outputs["namespace"] != "nexios-dev" || outputs["environment"] != "dev" {
+			t.Errorf("outputs %v", outputs)
+		}
+	})
+
+	t.Run("the app is running in the cluster", func(t *testing.T) {
+		name, _ := outputs["deploymentName"].(string)
+		var deployment struct {
+			Status struct {
+				ReadyReplicas int `json:"readyReplicas"`
+			} `json:"status"`
+		}
+		if code := api.get(t, "/apis/apps/v1/namespaces/nexios-dev/deployments/"+name, &deployment); code != http.StatusOK {
+			t.Fatalf("GET deployment %s: HTTP %d", name, code)
+		}
+		if deployment.Status.ReadyReplicas != 1 {
+			t.Errorf("ready replicas = %d, want 1", deployment.Status.ReadyReplicas)
+		}
+	})
+
+	t.Run("secret values stay out of the outputs", func(t *testing.T) {
+		secretKey := generatedSecretKey(ctx, t, tc, p)
+		for _, args := range [][]string{{"outputs", "dev"}, {"outputs", "dev", "--json"}, {"outputs", "dev", "--show-secrets"}} {
+			if r := p.mustRun(ctx, args...); strings.Contains(r.stdout+r.stderr, secretKey) {
+				t.Errorf("deploy %v prints the app's secret key", args)
+			}
+		}
+	})
+
+	t.Run("preview --expect-no-changes after up", func(t *testing.T) {
+		r := p.run(ctx, "preview", "dev", "--expect-no-changes", "--json")
+		if r.code != 0 {
+			t.Fatalf("exit %d, want 0 (no drift):\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		var summary struct {
+			Changed int `json:"changed"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &summary); err != nil || summary.Changed != 0 {
+			t.Errorf("summary %q (%v), want 0 changes", r.stdout, err)
+		}
+	})
+
+	t.Run("a concurrent up fails fast with a clear message", func(t *testing.T) {
+		first := make(chan result, 1)
+		go func() { first <- p.run(ctx, "up", "dev") }()
+		waitForLock(ctx, t, p.project)
+		second := p.run(ctx, "up", "dev")
+		if second.code != 1 || !strings.Contains(second.stderr, "locked by another run") || !strings.Contains(second.stderr, "deploy cancel dev") {
+			t.Errorf("second up: exit %d, stderr:\n%s", second.code, second.stderr)
+		}
+		if second.elapsed > time.Minute {
+			t.Errorf("second up took %s to fail", second.elapsed)
+		}
+		if r := <-first; r.code != 0 {
+			t.Errorf("first up failed: %d\n%s", r.code, r.stderr)
+		}
+	})
+
+	t.Run("another team reads the exports through a StackReference", func(t *testing.T) {
+		readExports(ctx, t, tc, p, outputs)
+	})
+
+	t.Run("destroy leaves the namespace gone", func(t *testing.T) {
+		p.mustRun(ctx, "destroy", "dev")
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			code := api.get(t, "/api/v1/namespaces/nexios-dev", nil)
+			if code == http.StatusNotFound {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("namespace nexios-dev still answers HTTP %d after destroy", code)
+			}
+			time.Sleep(time.Second)
+		}
+	})
+}
+
+// waitForLock returns once a run holds the stack's lock in the scratch project's file backend.
+func waitForLock(ctx context.Context, t *testing.T, project string) {
+	t.Helper()
+	locks := filepath.Join(project, ".state", ".pulumi", "locks")
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		found := false
+		_ = filepath.WalkDir(locks, func(_ string, e fs.DirEntry, err error) error {
+			if err == nil && !e.IsDir() {
+				found = true
+			}
+			return nil
+		})
+		if found {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no lock appeared under %s", locks)
+}
+
+// scratchEnv is the environment of Pulumi runs against the scratch project's backend.
+func scratchEnv(tc toolchain.Toolchain, p *pipeline) map[string]string {
+	env := tc.PulumiEnv()
+	env["PULUMI_BACKEND_URL"] = "file://" + filepath.Join(p.project, ".state")
+	env["PULUMI_CONFIG_PASSPHRASE"] = ""
+	return env
+}
+
+// generatedSecretKey reads the app's generated SECRET_KEY from the stack's state.
+func generatedSecretKey(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *pipeline) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, filepath.Join(tc.BinDir(), "pulumi"), "stack", "export", "--show-secrets", "--stack", "dev")
+	cmd.Dir = p.project
+	cmd.Env = os.Environ()
+	for k, v := range scratchEnv(tc, p) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pulumi stack export: %v", err)
+	}
+	var state struct {
+		Deployment struct {
+			Resources []struct {
+				Type    string         `json:"type"`
+				URN     string         `json:"urn"`
+				Outputs map[string]any `json:"outputs"`
+			} `json:"resources"`
+		} `json:"deployment"`
+	}
+	if err := json.Unmarshal(out, &state); err != nil {
+		t.Fatalf("parsing the state: %v", err)
+	}
+	for _, r := range state.Deployment.Resources {
+		if r.Type == "random:index/randomPassword:RandomPassword" && strings.HasSuffix(r.URN, "app-secret-key") {
+			if s, ok := r.Outputs["result"].(string); ok && len(s) == 64 {
+				return s
+			}
+		}
+	}
+	t.Fatal("no generated app secret key in the state")
+	return ""
+}
+
+// readExports runs the example consumer program in the same backend and checks what it read.
+func readExports(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *pipeline, producer map[string]any) {
+	t.Helper()
+	workDir := t.TempDir()
+	project := "name: nexios-consumer\nruntime: go\n"
+	if err := os.WriteFile(filepath.Join(workDir, "Pulumi.yaml"), []byte(project), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: tc.Root})
+	if err != nil {
+		t.Fatalf("pulumi CLI: %v", err)
+	}
+	stack, err := auto.UpsertStackLocalSource(ctx, "dev", workDir,
+		auto.Program(consumer.Run), auto.Pulumi(cli), auto.EnvVars(scratchEnv(tc, p)), auto.SecretsProvider("passphrase"))
+	if err != nil {
+		t.Fatalf("consumer stack: %v", err)
+	}
+	res, err := stack.Up(ctx)
+	if err != nil {
+		t.Fatalf("consumer up: %v", err)
+	}
+	for out, export := range map[string]string{"upstreamUrl": "internalUrl", "upstreamNamespace": "namespace", "upstreamService": "serviceName"} {
+		if got, want := res.Outputs[out].Value, producer[export]; got != want || want == nil {
+			t.Errorf("consumer %s = %v, want the producer's %s %v", out, got, export, want)
+		}
+	}
+	if _, err := stack.Destroy(ctx); err != nil {
+		t.Errorf("consumer destroy: %v", err)
+	}
+}
+
+// apiClient talks to the cluster's API with the kubeconfig's credentials: enough to check what the
+// engine reports, without a kubectl on the machine.
+type apiClient struct {
+	server string
+	http   *http.Client
+}
+
+func newAPIClient(t *testing.T, kubeconfig string) apiClient {
+	t.Helper()
+	raw, err := os.ReadFile(kubeconfig)
+	if err != nil {
+		t.Fatalf("reading kubeconfig: %v", err)
+	}
+	var kc struct {
+		CurrentContext string `yaml:"current-context"`
+		Contexts       []struct {
+			Name    string `yaml:"name"`
+			Context struct {
+				Cluster, User string
+			} `yaml:"context"`
+		} `yaml:"contexts"`
+		Clusters []struct {
+			Name    string `yaml:"name"`
+			Cluster struct {
+				Server   string `yaml:"server"`
+				CA       string `yaml:"certificate-authority"`
+				CAData   string `yaml:"certificate-authority-data"`
+				Insecure bool   `yaml:"insecure-skip-tls-verify"`
+			} `yaml:"cluster"`
+		} `yaml:"clusters"`
+		Users []struct {
+			Name string `yaml:"name"`
+			User struct {
+				Cert     string `yaml:"client-certificate"`
+				CertData string `yaml:"client-certificate-data"`
+				Key      string `yaml:"client-key"`
+				KeyData  string `yaml:"client-key-data"`
+				Token    string `yaml:"token"`
+			} `yaml:"user"`
+		} `yaml:"users"`
+	}
+	if err := yaml.Unmarshal(raw, &kc); err != nil {
+		t.Fatalf("parsing kubeconfig: %v", err)
+	}
+	read := func(path, data string) []byte {
+		if data != "" {
+			b, err := base64.StdEncoding.DecodeString(data)
+			if err != nil {
+				t.Fatalf("kubeconfig data: %v", err)
+			}
+			return b
+		}
+		if path == "" {
+			return nil
+		}
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(kubeconfig), path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("kubeconfig file: %v", err)
+		}
+		return b
+	}
+	var clusterName, userName string
+	for _, c := range kc.Contexts {
+		if c.Name == kc.CurrentContext {
+			clusterName, userName = c.Context.Cluster, c.Context.User
+		}
+	}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	client := apiClient{}
+	for _, c := range kc.Clusters {
+		if c.Name != clusterName {
+			continue
+		}
+		client.server = c.Cluster.Server
+		tlsConfig.InsecureSkipVerify = c.Cluster.Insecure
+		if ca := read(c.Cluster.CA, c.Cluster.CAData); ca != nil {
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(ca)
+			tlsConfig.RootCAs = pool
+		}
+	}
+	for _, u := range kc.Users {
+		if u.Name != userName {
+			continue
+		}
+		if cert, key := read(u.User.Cert, u.User.CertData), read(u.User.Key, u.User.KeyData); cert != nil {
+			pair, err := tls.X509KeyPair(cert, key)
+			if err != nil {
+				t.Fatalf("client certificate: %v", err)
+			}
+			tlsConfig.Certificates = []tls.Certificate{pair}
+		}
+	}
+	if client.server == "" {
+		t.Fatalf("kubeconfig %s has no server for context %q", kubeconfig, kc.CurrentContext)
+	}
+	client.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
+	return client
+}
+
+// get fetches path into into (when not nil) and returns the HTTP status.
+func (c apiClient) get(t *testing.T, path string, into any) int {
+	t.Helper()
+	resp, err := c.http.Get(c.server + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if into != nil && resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+			t.Fatalf("decoding %s: %v", path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
