@@ -464,4 +464,3 @@ func (c apiClient) get(t *testing.T, path string, into any) int {
 	}
 	return resp.StatusCode
 }
-

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -89,7 +90,7 @@ func Parse(stack string, settings map[string]Setting) (*Config, error) {
 		return nil, &ConfigError{Stack: stack, Problems: ps}
 	}
 	cfg.secretKeys = map[string]bool{}
-	for _, key := range sortedKeys(own) {
+	for _, key := range slices.Sorted(maps.Keys(own)) {
 		s := own[key]
 		cfg.secretKeys[key] = s.Secret
 		if field, ok := objectKeys[key]; ok {
@@ -116,7 +117,7 @@ func Parse(stack string, settings map[string]Setting) (*Config, error) {
 func checkKeys(settings map[string]Setting, ps *problems) map[string]Setting {
 	own := map[string]Setting{}
 	known := TopLevelKeys()
-	for _, full := range sortedKeys(settings) {
+	for _, full := range slices.Sorted(maps.Keys(settings)) {
 		ns, key, found := strings.Cut(full, ":")
 		if !found {
 			ns, key = Namespace, full
@@ -222,7 +223,7 @@ func walkUnknownKeys(path string, value any, t reflect.Type, ps *problems) {
 				names = append(names, n)
 			}
 			sort.Strings(names)
-			for _, k := range sortedKeys(v) {
+			for _, k := range slices.Sorted(maps.Keys(v)) {
 				ft, ok := fields[k]
 				if !ok {
 					ps.add(path+"."+k, "unknown key%s", suggestion(k, names))
@@ -231,7 +232,7 @@ func walkUnknownKeys(path string, value any, t reflect.Type, ps *problems) {
 				walkUnknownKeys(path+"."+k, v[k], ft, ps)
 			}
 		case reflect.Map:
-			for _, k := range sortedKeys(v) {
+			for _, k := range slices.Sorted(maps.Keys(v)) {
 				walkUnknownKeys(path+"."+k, v[k], t.Elem(), ps)
 			}
 		}
@@ -325,13 +326,4 @@ func describe(v any) string {
 	default:
 		return "null"
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

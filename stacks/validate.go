@@ -2,8 +2,10 @@ package stacks
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -155,7 +157,7 @@ func (c *Config) validateEnv(ps *problems, key func(string) string) {
 		checkEnvName(ps, key("app.secretEnv."+name), name)
 	}
 	if len(a.SecretEnv) > 0 && !c.secretKeys["app"] {
-		for _, name := range sortedKeys(a.SecretEnv) {
+		for _, name := range slices.Sorted(maps.Keys(a.SecretEnv)) {
 			ps.add(key("app.secretEnv."+name), "is stored in plain text; set it encrypted with "+
 				"`pulumi config set --secret --path 'app.secretEnv.%s' <value> -s %s`", name, c.Stack)
 		}
@@ -212,7 +214,7 @@ func (c *Config) validateAutoscaling(ps *problems, key func(string) string) {
 	if h.CPUUtilization == 0 && h.MemoryUtilization == 0 && len(h.CustomMetrics) == 0 {
 		ps.add(key("app.autoscaling"), "is enabled with no metric; set cpuUtilization, memoryUtilization or customMetrics")
 	}
-	for _, name := range sortedKeys(h.CustomMetrics) {
+	for _, name := range slices.Sorted(maps.Keys(h.CustomMetrics)) {
 		path := key("app.autoscaling.customMetrics." + name)
 		if !metricName.MatchString(name) {
 			ps.add(path, "%q is not a valid Prometheus metric name", name)

@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -75,9 +76,9 @@ func collect(stack string, ch <-chan events.EngineEvent, done chan<- changeSumma
 // lines renders one line per resource type that changes, then the totals.
 func (s changeSummary) lines() []string {
 	var out []string
-	for _, typ := range sortedKeys(s.ByType) {
+	for _, typ := range slices.Sorted(maps.Keys(s.ByType)) {
 		var parts []string
-		for _, op := range sortedKeys(s.ByType[typ]) {
+		for _, op := range slices.Sorted(maps.Keys(s.ByType[typ])) {
 			if op != "same" {
 				parts = append(parts, fmt.Sprintf("%s %d", op, s.ByType[typ][op]))
 			}
@@ -87,7 +88,7 @@ func (s changeSummary) lines() []string {
 		}
 	}
 	var totals []string
-	for _, op := range sortedKeys(s.Totals) {
+	for _, op := range slices.Sorted(maps.Keys(s.Totals)) {
 		totals = append(totals, fmt.Sprintf("%s %d", op, s.Totals[op]))
 	}
 	out = append(out, fmt.Sprintf("stack %s: %d to change (%s)", s.Stack, s.Changed, strings.Join(totals, ", ")))
@@ -98,9 +99,9 @@ func (s changeSummary) lines() []string {
 func (s changeSummary) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### Preview of stack `%s`: %d to change\n\n| resource type | changes |\n|---|---|\n", s.Stack, s.Changed)
-	for _, typ := range sortedKeys(s.ByType) {
+	for _, typ := range slices.Sorted(maps.Keys(s.ByType)) {
 		var parts []string
-		for _, op := range sortedKeys(s.ByType[typ]) {
+		for _, op := range slices.Sorted(maps.Keys(s.ByType[typ])) {
 			parts = append(parts, fmt.Sprintf("%s %d", op, s.ByType[typ][op]))
 		}
 		fmt.Fprintf(&b, "| `%s` | %s |\n", typ, strings.Join(parts, ", "))
@@ -256,17 +257,8 @@ func printOutputs(w io.Writer, outs auto.OutputMap, asJSON, showSecrets bool) er
 		}
 		return nil
 	}
-	for _, key := range sortedKeys(values) {
+	for _, key := range slices.Sorted(maps.Keys(values)) {
 		fmt.Fprintf(w, "  %-16s %v\n", key, values[key])
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
