@@ -245,21 +245,46 @@ func walkPlaintext(v resource.PropertyValue, inSecret bool, visit func(string, b
 }
 
 func TestInvalidConfigRegistersNothing(t *testing.T) {
+	const img = "ghcr.io/acme/nexios:1.0.0"
+	app := func(extra map[string]any) map[string]any {
+		a := map[string]any{"image": img}
+		for k, v := range extra {
+			a[k] = v
+		}
+		return map[string]any{"nexios:app": a}
+	}
+	with := func(base map[string]any, key string, value any) map[string]any {
+		base[key] = value
+		return base
+	}
 	tests := []struct {
-		name  string
-		stack string
-		cfg   mocktest.Config
-		want  string
+		name   string
+		stack  string
+		values map[string]any
+		want   string
 	}{
-		{"prod without database", "prod", config(t, map[string]any{"nexios:app": map[string]any{"image": "ghcr.io/acme/nexios:1.0.0"}}), "nexios:databaseUrl"},
-		{"misspelled key", "dev", config(t, map[string]any{"nexios:app": map[string]any{"image": "ghcr.io/acme/nexios:1.0.0", "replcas": 2}}), "nexios:app.replcas"},
-		{"no image", "dev", config(t, map[string]any{}), "nexios:app.image"},
+		{"prod without database", "prod", app(nil), "nexios:databaseUrl"},
+		{"misspelled key", "dev", app(map[string]any{"replcas": 2}), "nexios:app.replcas"},
+		{"no image", "dev", map[string]any{}, "nexios:app.image"},
+		{"image without tag", "dev", map[string]any{"nexios:app": map[string]any{"image": "ghcr.io/acme/nexios"}}, "nexios:app.image"},
+		{"latest in prod", "prod", with(map[string]any{"nexios:app": map[string]any{"image": "nexios:latest"}}, "nexios:databaseUrl", "x"), "nexios:app.image"},
+		{"impossible replica range", "dev", app(map[string]any{"autoscaling": map[string]any{"enabled": true, "minReplicas": 5, "maxReplicas": 2}}), "nexios:app.autoscaling.maxReplicas"},
+		{"limit below request", "dev", app(map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": "2"}}}), "nexios:app.resources.limits.cpu"},
+		{"plaintext database url", "dev", with(app(nil), "nexios:databaseUrl", "postgresql://u:p@db/x"), "nexios:databaseUrl"},
+		{"plaintext secret env", "dev", app(map[string]any{"secretEnv": map[string]any{"TOKEN": "x"}}), "nexios:app.secretEnv.TOKEN"},
+		{"wrong type", "dev", app(map[string]any{"port": "http"}), "nexios:app.port"},
+		{"unknown environment", "dev", with(app(nil), "nexios:environment", "staging"), "nexios:environment"},
+		{"unnamed environment", "qa", app(nil), "nexios:environment"},
+		{"ingress without host", "dev", app(map[string]any{"ingress": map[string]any{"enabled": true}}), "nexios:app.ingress.host"},
+		{"bad probe path", "dev", app(map[string]any{"probes": map[string]any{"liveness": map[string]any{"path": "health"}}}), "nexios:app.probes.liveness.path"},
+		{"render and context", "dev", with(app(nil), "nexios:target", map[string]any{"renderYamlTo": "out", "context": "c"}), "nexios:target.renderYamlTo"},
+		{"bad monitoring mode", "dev", with(app(nil), "nexios:monitoring", map[string]any{"mode": "sidecar"}), "nexios:monitoring.mode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := &mocktest.Mocks{}
-			err := m.Run(tt.stack, tt.cfg, Run)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
+			err := m.Run(tt.stack, config(t, tt.values), Run)
+			if err == nil || !strings.Contains(err.Error(), tt.want+":") {
 				t.Fatalf("want an error naming %s, got %v", tt.want, err)
 			}
 			if n := len(m.Resources()); n != 0 {
