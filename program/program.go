@@ -4,6 +4,7 @@ package program
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -35,6 +36,7 @@ const (
 var Exports = []string{
 	ExportEnvironment, ExportNamespace, ExportServiceName, ExportServicePort, ExportInternalURL, ExportPublicURL,
 	ExportImage, ExportDeploymentName, ExportSecretName, ExportConfigMapName, ExportMetricsPort, ExportMetricsPath,
+	ExportLoggingNamespace, ExportElasticsearchURL, ExportKibanaURL, ExportLogsDataStream, ExportLoggingSecret,
 }
 
 // Run is the program: it reads and validates the stack's configuration before registering anything,
@@ -68,7 +70,11 @@ func Deploy(ctx *pulumi.Context, cfg *stacks.Config) (pulumi.Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deploying the app: %w", err)
 	}
-	return pulumi.Map{
+	_, loggingExports, err := deployLogging(ctx, cfg, provider, generated)
+	if err != nil {
+		return nil, err
+	}
+	exports := pulumi.Map{
 		ExportEnvironment:    pulumi.String(string(cfg.Environment)),
 		ExportNamespace:      nexios.Namespace,
 		ExportServiceName:    nexios.ServiceName,
@@ -81,7 +87,9 @@ func Deploy(ctx *pulumi.Context, cfg *stacks.Config) (pulumi.Map, error) {
 		ExportConfigMapName:  nexios.ConfigMapName,
 		ExportMetricsPort:    nexios.MetricsPort,
 		ExportMetricsPath:    nexios.MetricsPath,
-	}, nil
+	}
+	maps.Copy(exports, loggingExports)
+	return exports, nil
 }
 
 // providerArgs target a cluster through a kubeconfig, or a directory of rendered YAML.
@@ -106,6 +114,7 @@ func secretsArgs(cfg *stacks.Config) *secrets.SecretsArgs {
 		AppSecretKeyRotation:         r.AppSecretKey,
 		GrafanaAdminPasswordRotation: r.GrafanaAdminPassword,
 		ElasticPasswordRotation:      r.ElasticPassword,
+		KibanaSystemPasswordRotation: r.KibanaSystemPassword,
 		GrafanaAdminPassword:         cfg.Monitoring.Enabled && cfg.Monitoring.Mode == "bundled",
 		ElasticPassword:              cfg.Logging.Enabled,
 	}

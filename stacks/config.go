@@ -259,6 +259,9 @@ type SecretRotation struct {
 	AppSecretKey         string `json:"appSecretKey"`
 	GrafanaAdminPassword string `json:"grafanaAdminPassword"`
 	ElasticPassword      string `json:"elasticPassword"`
+	// KibanaSystemPassword is Kibana's own Elasticsearch user (kibana_system); the logging setup Job
+	// sets it again whenever it changes.
+	KibanaSystemPassword string `json:"kibanaSystemPassword"`
 }
 
 // Monitoring configures the monitoring stack (Prometheus, Alertmanager, Grafana).
@@ -308,12 +311,18 @@ type Logging struct {
 
 // Elasticsearch sizes the log store.
 type Elasticsearch struct {
-	Replicas    int       `json:"replicas"`
-	StorageSize string    `json:"storageSize"`
-	Resources   Resources `json:"resources"`
+	Replicas    int    `json:"replicas"`
+	StorageSize string `json:"storageSize"`
+	// StorageClass names the class of the data volumes; empty means the cluster's default class.
+	StorageClass string `json:"storageClass"`
+	// EphemeralStorage keeps the data on an emptyDir instead of a PersistentVolumeClaim: for clusters
+	// without a storage provisioner (the local kwok cluster); the logs die with the pod.
+	EphemeralStorage bool      `json:"ephemeralStorage"`
+	Resources        Resources `json:"resources"`
 }
 
-// Kibana configures the log UI's optional ingress.
+// Kibana configures the log UI: its replica count and optional ingress.
 type Kibana struct {
+	Replicas    int    `json:"replicas"`
 	IngressHost string `json:"ingressHost"`
 }

@@ -107,6 +107,7 @@ func devDefaults(stack string) Config {
 		},
 		StorageSize: "5Gi",
 	}
+	c.Logging.Kibana.Replicas = 1
 	return c
 }
 
@@ -143,6 +144,8 @@ func prodDefaults(stack string) Config {
 		},
 		StorageSize: "100Gi",
 	}
+	// Two Kibanas: log search stays up while one is rescheduled.
+	c.Logging.Kibana.Replicas = 2
 	return c
 }
 

@@ -451,6 +451,10 @@ func (c *Config) validateLogging(ps *problems, key func(string) string) {
 		ps.add(key("logging.elasticsearch.storageSize"), "%v", err)
 	}
 	checkResources(ps, key("logging.elasticsearch.resources"), es.Resources)
+	if es.StorageClass != "" && (len(es.StorageClass) > 253 || !dnsName.MatchString(es.StorageClass)) {
+		ps.add(key("logging.elasticsearch.storageClass"), "%q is not a valid StorageClass name", es.StorageClass)
+	}
+	checkRange(ps, key("logging.kibana.replicas"), l.Kibana.Replicas, 1, 10)
 	if l.Kibana.IngressHost != "" && !dnsName.MatchString(l.Kibana.IngressHost) {
 		ps.add(key("logging.kibana.ingressHost"), "%q is not a valid DNS name", l.Kibana.IngressHost)
 	}

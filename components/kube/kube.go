@@ -66,11 +66,17 @@ func NamespaceLabels(level string, extra map[string]string) pulumi.StringMap {
 
 // RestrictedPodSecurityContext satisfies the `restricted` Pod Security Standard at pod level.
 func RestrictedPodSecurityContext() *corev1.PodSecurityContextArgs {
+	return RestrictedPodSecurityContextAs(NonRootUID)
+}
+
+// RestrictedPodSecurityContextAs is RestrictedPodSecurityContext for an image built around a fixed
+// non-root user (Elastic's images own their files as 1000), as user, group and volume group.
+func RestrictedPodSecurityContextAs(uid int) *corev1.PodSecurityContextArgs {
 	return &corev1.PodSecurityContextArgs{
 		RunAsNonRoot:   pulumi.Bool(true),
-		RunAsUser:      pulumi.Int(NonRootUID),
-		RunAsGroup:     pulumi.Int(NonRootUID),
-		FsGroup:        pulumi.Int(NonRootUID),
+		RunAsUser:      pulumi.Int(uid),
+		RunAsGroup:     pulumi.Int(uid),
+		FsGroup:        pulumi.Int(uid),
 		SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
 	}
 }

@@ -23,9 +23,11 @@ type SecretsArgs struct {
 	AppSecretKeyRotation         string
 	GrafanaAdminPasswordRotation string
 	ElasticPasswordRotation      string
+	KibanaSystemPasswordRotation string
 
 	// GrafanaAdminPassword and ElasticPassword are generated only for the stacks that run Grafana
-	// (monitoring) or Elasticsearch (logging).
+	// (monitoring) or Elasticsearch (logging). ElasticPassword also generates the kibana_system password
+	// and the seed of the Elasticsearch certificate authority, which only logging uses.
 	GrafanaAdminPassword bool
 	ElasticPassword      bool
 }
@@ -38,6 +40,10 @@ type Secrets struct {
 	// GrafanaAdminPassword and ElasticPassword are empty when not generated.
 	GrafanaAdminPassword pulumi.StringOutput `pulumi:"grafanaAdminPassword"`
 	ElasticPassword      pulumi.StringOutput `pulumi:"elasticPassword"`
+	KibanaSystemPassword pulumi.StringOutput `pulumi:"kibanaSystemPassword"`
+	// ElasticCASeed derives the Elasticsearch CA and node keys. It has no rotation value: nodes holding
+	// certificates of different CAs cannot talk, so a new CA means restarting the whole cluster at once.
+	ElasticCASeed pulumi.StringOutput `pulumi:"elasticCaSeed"`
 }
 
 var _ pulumi.ComponentResource = (*Secrets)(nil)
@@ -67,8 +73,18 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 		}
 	}
 	s.ElasticPassword = pulumi.ToSecret(pulumi.String("")).(pulumi.StringOutput)
+	s.KibanaSystemPassword = s.ElasticPassword
+	s.ElasticCASeed = s.ElasticPassword
 	if args.ElasticPassword {
 		s.ElasticPassword, err = password(ctx, name+"-elastic", passwordLength, true, args.ElasticPasswordRotation, child)
+		if err != nil {
+			return nil, err
+		}
+		s.KibanaSystemPassword, err = password(ctx, name+"-kibana-system", passwordLength, true, args.KibanaSystemPasswordRotation, child)
+		if err != nil {
+			return nil, err
+		}
+		s.ElasticCASeed, err = password(ctx, name+"-elastic-ca-seed", appSecretKeyLength, false, "", child)
 		if err != nil {
 			return nil, err
 		}
@@ -78,6 +94,8 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 		"appSecretKey":         s.AppSecretKey,
 		"grafanaAdminPassword": s.GrafanaAdminPassword,
 		"elasticPassword":      s.ElasticPassword,
+		"kibanaSystemPassword": s.KibanaSystemPassword,
+		"elasticCaSeed":        s.ElasticCASeed,
 	}); err != nil {
 		return nil, fmt.Errorf("registering outputs of secrets %q: %w", name, err)
 	}

@@ -32,7 +32,7 @@ func TestNewSecretsGeneratesWhatIsNeeded(t *testing.T) {
 		{"app only", SecretsArgs{}, []string{"stack-app-secret-key"}},
 		{"with monitoring", SecretsArgs{GrafanaAdminPassword: true}, []string{"stack-app-secret-key", "stack-grafana-admin"}},
 		{"with monitoring and logging", SecretsArgs{GrafanaAdminPassword: true, ElasticPassword: true},
-			[]string{"stack-app-secret-key", "stack-elastic", "stack-grafana-admin"}},
+			[]string{"stack-app-secret-key", "stack-elastic", "stack-elastic-ca-seed", "stack-grafana-admin", "stack-kibana-system"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,6 +105,7 @@ func TestOutputsAreSecret(t *testing.T) {
 	}
 	for name, out := range map[string]pulumi.StringOutput{
 		"appSecretKey": s.AppSecretKey, "grafanaAdminPassword": s.GrafanaAdminPassword, "elasticPassword": s.ElasticPassword,
+		"kibanaSystemPassword": s.KibanaSystemPassword, "elasticCaSeed": s.ElasticCASeed,
 	} {
 		value, secret := mocktest.Await(t, out)
 		if !secret {
@@ -119,5 +120,19 @@ func TestOutputsAreSecret(t *testing.T) {
 func TestNilArgs(t *testing.T) {
 	if _, _, err := generate(t, nil); err == nil || !strings.Contains(err.Error(), "args are required") {
 		t.Errorf("nil args: got %v", err)
+	}
+}
+
+func TestKibanaSystemRotationReachesItsKeeper(t *testing.T) {
+	m, _, err := generate(t, &SecretsArgs{ElasticPassword: true, KibanaSystemPasswordRotation: "2027-01"})
+	if err != nil {
+		t.Fatalf("NewSecrets: %v", err)
+	}
+	if got := m.Find(t, tPassword, "stack-kibana-system").String("keepers.rotation"); got != "2027-01" {
+		t.Errorf("kibana_system keeper = %q, want the rotation value", got)
+	}
+	// The CA seed has no rotation: a new CA splits a running cluster until every node restarts.
+	if got := m.Find(t, tPassword, "stack-elastic-ca-seed").String("keepers.rotation"); got != "" {
+		t.Errorf("CA seed keeper = %q, want none", got)
 	}
 }

@@ -1,0 +1,392 @@
+package logging
+
+import (
+	"fmt"
+	"strings"
+
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/nexios-labs/nexios-k8s/components/kube"
+)
+
+// Keys of the credentials Secret, which every client of Elasticsearch reads.
+const (
+	SecretKeyElasticPassword = "elastic-password"
+	SecretKeyKibanaPassword  = "kibana-system-password"
+	SecretKeyCA              = "ca.crt"
+)
+
+// Elasticsearch's ports, paths and user.
+const (
+	esHTTPPort      = 9200
+	esTransportPort = 9300
+	esUID           = 1000
+	esHome          = "/usr/share/elasticsearch"
+	esCertsDir      = esHome + "/config/certs"
+	esCAFile        = esCertsDir + "/" + SecretKeyCA
+	// clusterDomain is the cluster's DNS suffix in the node certificate's names.
+	clusterDomain = "cluster.local"
+	// The JVM heap is half the container's memory: Lucene lives off-heap on the file cache. Above
+	// 31 GiB the JVM loses compressed object pointers and a bigger heap holds less.
+	maxHeapMiB = 31 * 1024
+	// Below this heap Elasticsearch starts but trips its circuit breakers on the first real search.
+	minHeapMiB = 256
+)
+
+// HeapSize returns the JVM heap, in MiB, for a container memory limit: half of it, capped at 31 GiB.
+func HeapSize(memoryLimit string) (int, error) {
+	bytes, err := kube.ParseQuantity(memoryLimit)
+	if err != nil {
+		return 0, err
+	}
+	heap := min(int(bytes/2/(1<<20)), maxHeapMiB)
+	if heap < minHeapMiB {
+		return 0, fmt.Errorf("%s leaves a %d MiB heap; Elasticsearch needs a limit of at least %d Mi", memoryLimit, heap, 2*minHeapMiB)
+	}
+	return heap, nil
+}
+
+// JavaOpts is ES_JAVA_OPTS for a heap: the same minimum and maximum, so the heap never resizes.
+func JavaOpts(heapMiB int) string {
+	return fmt.Sprintf("-Xms%dm -Xmx%dm", heapMiB, heapMiB)
+}
+
+// credentials is the Secret every client of Elasticsearch reads: passwords and the CA certificate.
+type credentials struct {
+	secret *corev1.Secret
+	name   pulumi.StringOutput
+}
+
+func (b *builder) credentials() (*credentials, error) {
+	ca := b.args.CASeed.ToStringOutput().ApplyT(caCertificate).(pulumi.StringOutput)
+	secret, err := corev1.NewSecret(b.ctx, b.name+"-credentials", &corev1.SecretArgs{
+		Metadata: b.meta(partElasticsearch),
+		Type:     pulumi.String("Opaque"),
+		StringData: pulumi.StringMap{
+			SecretKeyElasticPassword: pulumi.ToSecret(b.args.ElasticPassword).(pulumi.StringOutput),
+			SecretKeyKibanaPassword:  pulumi.ToSecret(b.args.KibanaSystemPassword).(pulumi.StringOutput),
+			SecretKeyCA:              pulumi.ToSecret(ca).(pulumi.StringOutput),
+		},
+	}, b.child, b.inNamespace, pulumi.AdditionalSecretOutputs([]string{"data", "stringData"}))
+	if err != nil {
+		return nil, fmt.Errorf("creating credentials secret: %w", err)
+	}
+	return &credentials{secret: secret, name: secret.Metadata.Name().Elem()}, nil
+}
+
+// elasticsearch is what the other parts need to reach the cluster.
+type elasticsearch struct {
+	statefulSet *appsv1.StatefulSet
+	clientName  pulumi.StringOutput
+	// host is the client Service's in-cluster DNS name, which the node certificate covers.
+	host pulumi.StringOutput
+	url  pulumi.StringOutput
+}
+
+func (b *builder) elasticsearch(creds *credentials) (*elasticsearch, error) {
+	es := b.args.Elasticsearch
+	heap, err := HeapSize(es.Resources.Limits.Memory)
+	if err != nil {
+		return nil, err
+	}
+	selector := kube.StringMap(b.selector(partElasticsearch))
+	ports := corev1.ServicePortArray{
+		corev1.ServicePortArgs{Name: pulumi.String("https"), Port: pulumi.Int(esHTTPPort), TargetPort: pulumi.String("https")},
+		corev1.ServicePortArgs{Name: pulumi.String("transport"), Port: pulumi.Int(esTransportPort), TargetPort: pulumi.String("transport")},
+	}
+	// Discovery needs every node's address before any is Ready: a new cluster elects its master
+	// first, and only then does a node's health check pass.
+	headless, err := corev1.NewService(b.ctx, b.name+"-es-discovery", &corev1.ServiceArgs{
+		Metadata: b.meta(partElasticsearch),
+		Spec: &corev1.ServiceSpecArgs{
+			ClusterIP:                pulumi.String("None"),
+			PublishNotReadyAddresses: pulumi.Bool(true),
+			Selector:                 selector,
+			Ports:                    ports,
+		},
+	}, b.child, b.inNamespace)
+	if err != nil {
+		return nil, fmt.Errorf("creating elasticsearch discovery service: %w", err)
+	}
+	client, err := corev1.NewService(b.ctx, b.name+"-es", &corev1.ServiceArgs{
+		Metadata: b.meta(partElasticsearch),
+		Spec: &corev1.ServiceSpecArgs{
+			Type:     pulumi.String("ClusterIP"),
+			Selector: selector,
+			Ports:    ports[:1],
+		},
+	}, b.child, b.inNamespace)
+	if err != nil {
+		return nil, fmt.Errorf("creating elasticsearch client service: %w", err)
+	}
+	headlessName := headless.Metadata.Name().Elem()
+	tls, err := b.nodeTLS(headlessName)
+	if err != nil {
+		return nil, err
+	}
+
+	sts, err := appsv1.NewStatefulSet(b.ctx, b.name+"-es", &appsv1.StatefulSetArgs{
+		Metadata: b.esMeta(),
+		Spec: &appsv1.StatefulSetSpecArgs{
+			ServiceName: headlessName,
+			Replicas:    pulumi.Int(es.Replicas),
+			Selector:    &metav1.LabelSelectorArgs{MatchLabels: selector},
+			// Parallel: with OrderedReady the second node would wait for the first to be Ready, which
+			// needs an elected master, which needs the second node.
+			PodManagementPolicy: pulumi.String("Parallel"),
+			UpdateStrategy:      &appsv1.StatefulSetUpdateStrategyArgs{Type: pulumi.String("RollingUpdate")},
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: kube.StringMap(b.labels(partElasticsearch))},
+				Spec:     b.esPodSpec(creds, tls, headlessName, heap),
+			},
+			VolumeClaimTemplates: b.esVolumeClaims(),
+		},
+	}, b.child, b.inNamespace)
+	if err != nil {
+		return nil, fmt.Errorf("creating elasticsearch statefulset: %w", err)
+	}
+	if es.Replicas > 1 {
+		if _, err := policyv1.NewPodDisruptionBudget(b.ctx, b.name+"-es-pdb", &policyv1.PodDisruptionBudgetArgs{
+			Metadata: b.meta(partElasticsearch),
+			Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+				// One node at a time keeps a master quorum and, with one replica per shard, every shard.
+				MaxUnavailable: pulumi.Int(1),
+				Selector:       &metav1.LabelSelectorArgs{MatchLabels: selector},
+			},
+		}, b.child, b.inNamespace); err != nil {
+			return nil, fmt.Errorf("creating elasticsearch disruption budget: %w", err)
+		}
+	}
+	clientName := client.Metadata.Name().Elem()
+	host := pulumi.Sprintf("%s.%s.svc.%s", clientName, b.namespace, clusterDomain)
+	return &elasticsearch{
+		statefulSet: sts,
+		clientName:  clientName,
+		host:        host,
+		url:         pulumi.Sprintf("https://%s:%d", host, esHTTPPort),
+	}, nil
+}
+
+// esStatefulSetName is the StatefulSet's fixed name. It is fixed because the cluster's bootstrap
+// settings (cluster.initial_master_nodes) list its pods by name before any of them exists.
+func (b *builder) esStatefulSetName() string { return b.name + "-es" }
+
+func (b *builder) esMeta() *metav1.ObjectMetaArgs {
+	m := b.meta(partElasticsearch)
+	m.Name = pulumi.String(b.esStatefulSetName())
+	return m
+}
+
+// nodeTLS holds the node certificate, valid for every pod's discovery name and every Service of the
+// namespace (the client Service's name is generated).
+func (b *builder) nodeTLS(headlessName pulumi.StringOutput) (*corev1.Secret, error) {
+	data := pulumi.All(b.args.CASeed, headlessName, b.namespace).ApplyT(func(v []any) (map[string]string, error) {
+		seed, headless, ns := v[0].(string), v[1].(string), v[2].(string)
+		certs, err := nodeCertificates(seed, []string{
+			"*." + headless + "." + ns + ".svc." + clusterDomain,
+			"*." + headless + "." + ns + ".svc",
+			"*." + ns + ".svc." + clusterDomain,
+			"*." + ns + ".svc",
+			"localhost",
+		})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{SecretKeyCA: certs.CA, "tls.crt": certs.Cert, "tls.key": certs.Key}, nil
+	}).(pulumi.StringMapOutput)
+	secret, err := corev1.NewSecret(b.ctx, b.name+"-es-tls", &corev1.SecretArgs{
+		Metadata:   b.meta(partElasticsearch),
+		Type:       pulumi.String("Opaque"),
+		StringData: pulumi.ToSecret(data).(pulumi.StringMapOutput),
+	}, b.child, b.inNamespace, pulumi.AdditionalSecretOutputs([]string{"data", "stringData"}))
+	if err != nil {
+		return nil, fmt.Errorf("creating elasticsearch certificate secret: %w", err)
+	}
+	return secret, nil
+}
+
+func (b *builder) esVolumeClaims() corev1.PersistentVolumeClaimTypeArray {
+	es := b.args.Elasticsearch
+	if es.Ephemeral {
+		return nil
+	}
+	spec := &corev1.PersistentVolumeClaimSpecArgs{
+		AccessModes: pulumi.StringArray{pulumi.String("ReadWriteOnce")},
+		Resources:   &corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": pulumi.String(es.StorageSize)}},
+	}
+	if es.StorageClass != "" {
+		spec.StorageClassName = pulumi.String(es.StorageClass)
+	}
+	return corev1.PersistentVolumeClaimTypeArray{corev1.PersistentVolumeClaimTypeArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("data"), Labels: kube.StringMap(b.labels(partElasticsearch))},
+		Spec:     spec,
+	}}
+}
+
+// esSettings are Elasticsearch settings as the official image reads them from the environment.
+func (b *builder) esSettings(headlessName pulumi.StringOutput, heap int) corev1.EnvVarArray {
+	es := b.args.Elasticsearch
+	env := func(name string, value pulumi.StringInput) corev1.EnvVarArgs {
+		return corev1.EnvVarArgs{Name: pulumi.String(name), Value: value}
+	}
+	vars := corev1.EnvVarArray{
+		corev1.EnvVarArgs{Name: pulumi.String("node.name"), ValueFrom: &corev1.EnvVarSourceArgs{
+			FieldRef: &corev1.ObjectFieldSelectorArgs{FieldPath: pulumi.String("metadata.name")},
+		}},
+		env("cluster.name", pulumi.String(b.name)),
+		env("network.host", pulumi.String("0.0.0.0")),
+		// Every node holds data, can be master and runs ingest pipelines: a small cluster has no
+		// room for dedicated roles.
+		env("node.roles", pulumi.String("master,data,ingest")),
+		// Without mmap Elasticsearch skips its vm.max_map_count bootstrap check, so no privileged
+		// sysctl init container is needed; niofs costs some search speed on large indices.
+		env("node.store.allow_mmap", pulumi.String("false")),
+		env("ES_JAVA_OPTS", pulumi.String(JavaOpts(heap))),
+		env("xpack.security.enabled", pulumi.String("true")),
+		env("xpack.security.transport.ssl.enabled", pulumi.String("true")),
+		// Nodes check that a peer's certificate comes from the CA, not its hostname: pods connect by IP.
+		env("xpack.security.transport.ssl.verification_mode", pulumi.String("certificate")),
+		env("xpack.security.transport.ssl.key", pulumi.String(esCertsDir+"/tls.key")),
+		env("xpack.security.transport.ssl.certificate", pulumi.String(esCertsDir+"/tls.crt")),
+		env("xpack.security.transport.ssl.certificate_authorities", pulumi.String(esCAFile)),
+		env("xpack.security.http.ssl.enabled", pulumi.String("true")),
+		env("xpack.security.http.ssl.key", pulumi.String(esCertsDir+"/tls.key")),
+		env("xpack.security.http.ssl.certificate", pulumi.String(esCertsDir+"/tls.crt")),
+		env("xpack.security.http.ssl.certificate_authorities", pulumi.String(esCAFile)),
+	}
+	if es.Replicas == 1 {
+		// One node elects itself and never looks for peers.
+		return append(vars, env("discovery.type", pulumi.String("single-node")))
+	}
+	masters := make([]string, es.Replicas)
+	for i := range masters {
+		masters[i] = fmt.Sprintf("%s-%d", b.esStatefulSetName(), i)
+	}
+	return append(vars,
+		env("discovery.seed_hosts", headlessName),
+		// Read only when the cluster forms for the first time; afterwards the cluster state decides.
+		env("cluster.initial_master_nodes", pulumi.String(strings.Join(masters, ","))),
+	)
+}
+
+// healthCheck asks the node for the cluster's health, with the password passed through a curl
+// config on stdin so it never appears in a process list.
+const healthCheck = `printf 'user = "elastic:%s"\n' "$ELASTIC_PASSWORD" | ` +
+	`curl --silent --fail --max-time 4 --cacert ` + esCAFile + ` -K - ` +
+	`'https://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=2s' >/dev/null`
+
+func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, headlessName pulumi.StringOutput, heap int) *corev1.PodSpecArgs {
+	es := b.args.Elasticsearch
+	env := b.esSettings(headlessName, heap)
+	env = append(env, corev1.EnvVarArgs{
+		// The official image sets the elastic user's password from this on the first start.
+		Name: pulumi.String("ELASTIC_PASSWORD"),
+		ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
+			Name: creds.secret.Metadata.Name(),
+			Key:  pulumi.String(SecretKeyElasticPassword),
+		}},
+	}, corev1.EnvVarArgs{Name: pulumi.String("ES_TMPDIR"), Value: pulumi.String("/tmp")})
+
+	volumes := corev1.VolumeArray{
+		corev1.VolumeArgs{Name: pulumi.String("config"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
+		corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
+		corev1.VolumeArgs{Name: pulumi.String("logs"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
+		corev1.VolumeArgs{Name: pulumi.String("certs"), Secret: &corev1.SecretVolumeSourceArgs{
+			SecretName: tls.Metadata.Name(), DefaultMode: pulumi.Int(0o440),
+		}},
+	}
+	if es.Ephemeral {
+		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}})
+	}
+	mount := func(name, path string) corev1.VolumeMountArgs {
+		return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path)}
+	}
+	container := corev1.ContainerArgs{
+		Name:            pulumi.String("elasticsearch"),
+		Image:           pulumi.String(ElasticsearchImage),
+		ImagePullPolicy: pulumi.String("IfNotPresent"),
+		Ports: corev1.ContainerPortArray{
+			corev1.ContainerPortArgs{Name: pulumi.String("https"), ContainerPort: pulumi.Int(esHTTPPort)},
+			corev1.ContainerPortArgs{Name: pulumi.String("transport"), ContainerPort: pulumi.Int(esTransportPort)},
+		},
+		Env:       env,
+		Resources: es.Resources.Args(),
+		// A slow first start (security index, plugins) gets five minutes before liveness counts.
+		StartupProbe: &corev1.ProbeArgs{
+			TcpSocket:        &corev1.TCPSocketActionArgs{Port: pulumi.String("https")},
+			PeriodSeconds:    pulumi.Int(5),
+			FailureThreshold: pulumi.Int(60),
+		},
+		// Liveness only checks that the node answers: a red cluster is no reason to restart a node.
+		LivenessProbe: &corev1.ProbeArgs{
+			TcpSocket:        &corev1.TCPSocketActionArgs{Port: pulumi.String("transport")},
+			PeriodSeconds:    pulumi.Int(10),
+			FailureThreshold: pulumi.Int(6),
+		},
+		ReadinessProbe: &corev1.ProbeArgs{
+			Exec:             &corev1.ExecActionArgs{Command: pulumi.StringArray{pulumi.String("sh"), pulumi.String("-c"), pulumi.String(healthCheck)}},
+			PeriodSeconds:    pulumi.Int(10),
+			TimeoutSeconds:   pulumi.Int(5),
+			FailureThreshold: pulumi.Int(3),
+		},
+		SecurityContext: kube.RestrictedContainerSecurityContext(),
+		VolumeMounts: corev1.VolumeMountArray{
+			mount("data", esHome+"/data"),
+			mount("config", esHome+"/config"),
+			mount("certs", esCertsDir),
+			mount("tmp", "/tmp"),
+			mount("logs", esHome+"/logs"),
+		},
+	}
+	// The root filesystem is read-only, but Elasticsearch writes its keystore into its config
+	// directory: copy the image's config onto a writable volume first.
+	copyConfig := corev1.ContainerArgs{
+		Name:            pulumi.String("copy-config"),
+		Image:           pulumi.String(ElasticsearchImage),
+		ImagePullPolicy: pulumi.String("IfNotPresent"),
+		Command:         pulumi.StringArray{pulumi.String("sh"), pulumi.String("-c"), pulumi.String("cp -R " + esHome + "/config/. /mnt/config/")},
+		Resources:       initResources.Args(),
+		SecurityContext: kube.RestrictedContainerSecurityContext(),
+		VolumeMounts:    corev1.VolumeMountArray{mount("config", "/mnt/config")},
+	}
+	spec := &corev1.PodSpecArgs{
+		SecurityContext: kube.RestrictedPodSecurityContextAs(esUID),
+		// Elasticsearch talks to nothing in the Kubernetes API.
+		AutomountServiceAccountToken: pulumi.Bool(false),
+		// Time to hand shards over and flush before the kill.
+		TerminationGracePeriodSeconds: pulumi.Int(120),
+		InitContainers:                corev1.ContainerArray{copyConfig},
+		Containers:                    corev1.ContainerArray{container},
+		Volumes:                       volumes,
+	}
+	if es.Replicas > 1 {
+		// One node per machine, or losing a machine loses two copies of a shard and the quorum.
+		spec.Affinity = &corev1.AffinityArgs{PodAntiAffinity: &corev1.PodAntiAffinityArgs{
+			RequiredDuringSchedulingIgnoredDuringExecution: corev1.PodAffinityTermArray{corev1.PodAffinityTermArgs{
+				TopologyKey:   pulumi.String(kube.LabelHostname),
+				LabelSelector: &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(partElasticsearch))},
+			}},
+		}}
+	}
+	if es.SpreadAcrossZones {
+		// Preferred, not required: a region with fewer zones than nodes must still schedule.
+		spec.TopologySpreadConstraints = corev1.TopologySpreadConstraintArray{corev1.TopologySpreadConstraintArgs{
+			MaxSkew:           pulumi.Int(1),
+			TopologyKey:       pulumi.String(kube.LabelZone),
+			WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
+			LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(partElasticsearch))},
+		}}
+	}
+	return spec
+}
+
+// initResources size the short init steps; a pod's effective request is the larger of these and its
+// containers' sum, so they add nothing to the sizing.
+var initResources = kube.Resources{
+	Requests: kube.ResourceList{CPU: "10m", Memory: "32Mi"},
+	Limits:   kube.ResourceList{CPU: "100m", Memory: "64Mi"},
+}

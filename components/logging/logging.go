@@ -1,0 +1,164 @@
+// Package logging deploys the EFK stack: Elasticsearch stores the logs, Fluent Bit ships every
+// container's log lines from each node, Kibana searches them, and a setup Job applies the index
+// lifecycle that keeps them only as long as the environment says.
+package logging
+
+import (
+	"errors"
+	"fmt"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/nexios-labs/nexios-k8s/components/kube"
+)
+
+// Logging is a deployed EFK stack.
+type Logging struct {
+	pulumi.ResourceState
+
+	// Namespace holds every object of the stack.
+	Namespace pulumi.StringOutput `pulumi:"namespace"`
+	// ElasticsearchURL is the client Service's in-cluster HTTPS URL (Grafana's datasource reads it).
+	ElasticsearchURL pulumi.StringOutput `pulumi:"elasticsearchUrl"`
+	// ElasticsearchService names the client Service.
+	ElasticsearchService pulumi.StringOutput `pulumi:"elasticsearchService"`
+	// CredentialsSecret names the Secret holding the elastic and kibana_system passwords and the CA
+	// certificate (`ca.crt`) that clients verify Elasticsearch with; never its values.
+	CredentialsSecret pulumi.StringOutput `pulumi:"credentialsSecret"`
+	// KibanaURL is Kibana's in-cluster URL; PublicKibanaURL its ingress URL, empty without one.
+	KibanaURL       pulumi.StringOutput `pulumi:"kibanaUrl"`
+	PublicKibanaURL pulumi.StringOutput `pulumi:"publicKibanaUrl"`
+	// DataStream is where the logs land, and the index pattern to search in Kibana.
+	DataStream pulumi.StringOutput `pulumi:"dataStream"`
+}
+
+var _ pulumi.ComponentResource = (*Logging)(nil)
+
+// NewLogging deploys the logging stack. Pass the Kubernetes provider as an option; every child uses it.
+func NewLogging(ctx *pulumi.Context, name string, args *LoggingArgs, opts ...pulumi.ResourceOption) (*Logging, error) {
+	if args == nil {
+		return nil, errors.New("logging: args are required")
+	}
+	a := args.withDefaults()
+	if err := a.validate(); err != nil {
+		return nil, fmt.Errorf("logging %q: %w", name, err)
+	}
+	l := &Logging{}
+	if err := ctx.RegisterComponentResource("nexios:components:Logging", name, l, opts...); err != nil {
+		return nil, fmt.Errorf("registering logging %q: %w", name, err)
+	}
+	b := &builder{ctx: ctx, name: name, args: a, child: pulumi.Parent(l)}
+	if err := b.build(l); err != nil {
+		return nil, fmt.Errorf("logging %q: %w", name, err)
+	}
+	if err := ctx.RegisterResourceOutputs(l, pulumi.Map{
+		"namespace":            l.Namespace,
+		"elasticsearchUrl":     l.ElasticsearchURL,
+		"elasticsearchService": l.ElasticsearchService,
+		"credentialsSecret":    l.CredentialsSecret,
+		"kibanaUrl":            l.KibanaURL,
+		"publicKibanaUrl":      l.PublicKibanaURL,
+		"dataStream":           l.DataStream,
+	}); err != nil {
+		return nil, fmt.Errorf("registering outputs of logging %q: %w", name, err)
+	}
+	return l, nil
+}
+
+// builder carries what every child needs while the stack is assembled.
+type builder struct {
+	ctx   *pulumi.Context
+	name  string
+	args  LoggingArgs
+	child pulumi.ResourceOption
+
+	namespace pulumi.StringOutput
+	// inNamespace orders namespaced children after their namespace.
+	inNamespace pulumi.ResourceOption
+}
+
+func (b *builder) build(l *Logging) error {
+	if err := b.createNamespace(); err != nil {
+		return err
+	}
+	creds, err := b.credentials()
+	if err != nil {
+		return err
+	}
+	es, err := b.elasticsearch(creds)
+	if err != nil {
+		return err
+	}
+	setup, err := b.setupJob(creds, es)
+	if err != nil {
+		return err
+	}
+	if err := b.fluentBit(creds, es); err != nil {
+		return err
+	}
+	kibana, err := b.kibana(creds, es, setup)
+	if err != nil {
+		return err
+	}
+	if err := b.networkPolicies(); err != nil {
+		return err
+	}
+
+	l.Namespace = b.namespace
+	l.ElasticsearchService = es.clientName
+	l.ElasticsearchURL = es.url
+	l.CredentialsSecret = creds.name
+	l.KibanaURL = kibana.url
+	l.PublicKibanaURL = kibana.publicURL
+	l.DataStream = pulumi.String(b.args.DataStream).ToStringOutput()
+	return nil
+}
+
+// Component names: the app.kubernetes.io/name of each part's objects and its pods' selector.
+const (
+	partElasticsearch = "elasticsearch"
+	partFluentBit     = "fluent-bit"
+	partKibana        = "kibana"
+	partSetup         = "logging-setup"
+)
+
+// selector is the immutable label set that picks one part's pods.
+func (b *builder) selector(part string) map[string]string {
+	return kube.SelectorLabels(part, b.name)
+}
+
+// labels is the full label set of one part's objects.
+func (b *builder) labels(part string) map[string]string {
+	l := kube.Labels(part, b.name, "logging")
+	if b.args.Environment != "" {
+		l["environment"] = b.args.Environment
+	}
+	return l
+}
+
+// meta is the metadata of a namespaced child; names are left to Pulumi's auto-naming so two
+// instances never collide and replacements can create before they delete.
+func (b *builder) meta(part string) *metav1.ObjectMetaArgs {
+	return &metav1.ObjectMetaArgs{Namespace: b.namespace, Labels: kube.StringMap(b.labels(part))}
+}
+
+func (b *builder) createNamespace() error {
+	ns, err := corev1.NewNamespace(b.ctx, b.name+"-namespace", &corev1.NamespaceArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			// A fixed name: the app's and monitoring's NetworkPolicies and people address it.
+			Name: pulumi.String(b.args.Namespace),
+			// Fluent Bit reads the node's log files and keeps its buffer on the node through hostPath
+			// volumes, which both `restricted` and `baseline` forbid: this namespace needs `privileged`.
+			// Every other pod in it still runs with the restricted security contexts.
+			Labels: kube.NamespaceLabels(kube.PodSecurityPrivileged, b.labels("logging")),
+		},
+	}, b.child)
+	if err != nil {
+		return fmt.Errorf("creating namespace: %w", err)
+	}
+	b.namespace = ns.Metadata.Name().Elem()
+	b.inNamespace = pulumi.DependsOn([]pulumi.Resource{ns})
+	return nil
+}

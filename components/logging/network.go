@@ -1,0 +1,74 @@
+package logging
+
+import (
+	"fmt"
+
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/nexios-labs/nexios-k8s/components/kube"
+)
+
+// networkPolicies deny all ingress in the namespace, then allow exactly: Fluent Bit, Kibana and the
+// setup Job to Elasticsearch's client port; Elasticsearch nodes to each other's transport port; the
+// ingress controller to Kibana (with an ingress); monitoring to Fluent Bit's metrics.
+func (b *builder) networkPolicies() error {
+	pods := func(part string) networkingv1.NetworkPolicyPeerArgs {
+		return networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(part))}}
+	}
+	namespace := func(name string) networkingv1.NetworkPolicyPeerArgs {
+		return networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{
+			MatchLabels: pulumi.StringMap{kube.LabelNamespaceName: pulumi.String(name)},
+		}}
+	}
+	port := func(n int) networkingv1.NetworkPolicyPortArray {
+		return networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(n)}}
+	}
+	type policy struct {
+		suffix string
+		target *metav1.LabelSelectorArgs
+		rules  networkingv1.NetworkPolicyIngressRuleArray
+	}
+	selecting := func(part string) *metav1.LabelSelectorArgs {
+		return &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(part))}
+	}
+	policies := []policy{
+		// No rules: nothing may connect to any pod here unless a policy below allows it.
+		{"deny-all", &metav1.LabelSelectorArgs{}, networkingv1.NetworkPolicyIngressRuleArray{}},
+		{"elasticsearch", selecting(partElasticsearch), networkingv1.NetworkPolicyIngressRuleArray{
+			networkingv1.NetworkPolicyIngressRuleArgs{
+				From:  networkingv1.NetworkPolicyPeerArray{pods(partFluentBit), pods(partKibana), pods(partSetup)},
+				Ports: port(esHTTPPort),
+			},
+			networkingv1.NetworkPolicyIngressRuleArgs{
+				From:  networkingv1.NetworkPolicyPeerArray{pods(partElasticsearch)},
+				Ports: port(esTransportPort),
+			},
+		}},
+	}
+	if ns := b.args.IngressControllerNamespace; ns != "" && b.args.Kibana.Ingress != nil {
+		policies = append(policies, policy{"kibana", selecting(partKibana), networkingv1.NetworkPolicyIngressRuleArray{
+			networkingv1.NetworkPolicyIngressRuleArgs{From: networkingv1.NetworkPolicyPeerArray{namespace(ns)}, Ports: port(kibanaPort)},
+		}})
+	}
+	if ns := b.args.MonitoringNamespace; ns != "" {
+		policies = append(policies, policy{"fluent-bit", selecting(partFluentBit), networkingv1.NetworkPolicyIngressRuleArray{
+			networkingv1.NetworkPolicyIngressRuleArgs{From: networkingv1.NetworkPolicyPeerArray{namespace(ns)}, Ports: port(fluentBitHTTPPort)},
+		}})
+	}
+	for _, p := range policies {
+		_, err := networkingv1.NewNetworkPolicy(b.ctx, b.name+"-netpol-"+p.suffix, &networkingv1.NetworkPolicyArgs{
+			Metadata: b.meta("logging"),
+			Spec: &networkingv1.NetworkPolicySpecArgs{
+				PodSelector: p.target,
+				PolicyTypes: pulumi.StringArray{pulumi.String("Ingress")},
+				Ingress:     p.rules,
+			},
+		}, b.child, b.inNamespace)
+		if err != nil {
+			return fmt.Errorf("creating network policy %s: %w", p.suffix, err)
+		}
+	}
+	return nil
+}
