@@ -3,6 +3,7 @@ module github.com/nexios-labs/nexios-k8s
 go 1.26.6
 
 require (
+	github.com/grafana/grafana-foundation-sdk/go v0.0.22
 	github.com/pulumi/pulumi-kubernetes/sdk/v4 v4.25.0
 	github.com/pulumi/pulumi-random/sdk/v4 v4.21.2
 	github.com/pulumi/pulumi/sdk/v3 v3.274.1
