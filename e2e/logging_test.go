@@ -1,0 +1,209 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
+	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
+	nexios "github.com/nexios-labs/nexios-k8s/program"
+)
+
+// loggingCluster is the logging test's own local cluster.
+const loggingCluster = "nexios-e2e-logging"
+
+// TestLoggingStack deploys the program with logging on, in dev and in prod sizing, to a local cluster:
+// every part of the EFK stack must come up Ready (the setup Job Complete), and a second up must
+// change nothing.
+//
+// The local cluster has no storage provisioner (kwok simulates nodes; nothing binds a
+// PersistentVolumeClaim), so these stacks set logging.elasticsearch.ephemeralStorage; the
+// PersistentVolumeClaim templates are covered by the unit tests. kwok's default pod stages complete
+// pods owned by a Job, so the setup Job completes here without skipAwait.
+func TestLoggingStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
+	}
+	tc := requireTools(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
+	defer cancel()
+	cluster := localcluster.Cluster{Toolchain: tc, Name: loggingCluster, Log: testLog{t}}
+	if err := cluster.Stop(ctx); err != nil {
+		t.Fatalf("removing a leftover cluster: %v", err)
+	}
+	if err := cluster.Start(ctx); err != nil {
+		t.Fatalf("starting the cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
+			t.Errorf("stopping the cluster: %v", err)
+		}
+	})
+	kubeconfig, err := cluster.Kubeconfig(ctx)
+	if err != nil {
+		t.Fatalf("kubeconfig: %v", err)
+	}
+	api := newAPIClient(t, kubeconfig)
+	project := loggingProject(t, tc)
+	backend := t.TempDir()
+
+	for _, tt := range []struct {
+		stack, namespace string
+		esReplicas       int
+		kibanaReplicas   int
+	}{
+		{"logging-dev", "logging-dev", 1, 1},
+		{"logging-prod", "logging-prod", 3, 2},
+	} {
+		t.Run(tt.stack, func(t *testing.T) {
+			stack := loggingStack(ctx, t, tc, project, backend, kubeconfig, tt.stack, tt.namespace)
+			progress := optup.ProgressStreams(testLog{t})
+			res, err := stack.Up(ctx, progress)
+			if err != nil {
+				t.Fatalf("first up: %v", err)
+			}
+			if got := res.Outputs[nexios.ExportLoggingNamespace].Value; got != tt.namespace {
+				t.Errorf("loggingNamespace = %v, want %s", got, tt.namespace)
+			}
+			if url, _ := res.Outputs[nexios.ExportElasticsearchURL].Value.(string); !strings.HasPrefix(url, "https://") || !strings.Contains(url, "."+tt.namespace+".svc.cluster.local:9200") {
+				t.Errorf("elasticsearchUrl = %q", url)
+			}
+			checkLoggingReady(t, api, tt.namespace, tt.esReplicas, tt.kibanaReplicas)
+
+			res, err = stack.Up(ctx, progress)
+			if err != nil {
+				t.Fatalf("second up: %v", err)
+			}
+			requireOnlySame(t, "second up", res.Summary.ResourceChanges)
+		})
+	}
+}
+
+// checkLoggingReady reads the cluster's own status of every workload of the logging namespace.
+func checkLoggingReady(t *testing.T, api apiClient, namespace string, esReplicas, kibanaReplicas int) {
+	t.Helper()
+	var ns struct {
+		Metadata struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"metadata"`
+	}
+	if code := api.get(t, "/api/v1/namespaces/"+namespace, &ns); code != http.StatusOK {
+		t.Fatalf("GET namespace %s: HTTP %d", namespace, code)
+	}
+	if got := ns.Metadata.Labels["pod-security.kubernetes.io/enforce"]; got != "privileged" {
+		t.Errorf("namespace %s enforces %q, want privileged (Fluent Bit's hostPath volumes)", namespace, got)
+	}
+
+	var statefulSets struct {
+		Items []struct {
+			Spec   struct{ Replicas int } `json:"spec"`
+			Status struct {
+				ReadyReplicas int `json:"readyReplicas"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	api.get(t, "/apis/apps/v1/namespaces/"+namespace+"/statefulsets", &statefulSets)
+	if len(statefulSets.Items) != 1 || statefulSets.Items[0].Status.ReadyReplicas != esReplicas {
+		t.Errorf("elasticsearch statefulsets %+v, want one with %d ready", statefulSets.Items, esReplicas)
+	}
+
+	var daemonSets struct {
+		Items []struct {
+			Status struct {
+				Desired int `json:"desiredNumberScheduled"`
+				Ready   int `json:"numberReady"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	api.get(t, "/apis/apps/v1/namespaces/"+namespace+"/daemonsets", &daemonSets)
+	if len(daemonSets.Items) != 1 || daemonSets.Items[0].Status.Ready == 0 || daemonSets.Items[0].Status.Ready != daemonSets.Items[0].Status.Desired {
+		t.Errorf("fluent bit daemonsets %+v, want one Ready on every node", daemonSets.Items)
+	}
+
+	var deployments struct {
+		Items []struct {
+			Status struct {
+				ReadyReplicas int `json:"readyReplicas"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	api.get(t, "/apis/apps/v1/namespaces/"+namespace+"/deployments", &deployments)
+	if len(deployments.Items) != 1 || deployments.Items[0].Status.ReadyReplicas != kibanaReplicas {
+		t.Errorf("kibana deployments %+v, want one with %d ready", deployments.Items, kibanaReplicas)
+	}
+
+	var jobs struct {
+		Items []struct {
+			Status struct {
+				Succeeded int `json:"succeeded"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	api.get(t, "/apis/batch/v1/namespaces/"+namespace+"/jobs", &jobs)
+	if len(jobs.Items) != 1 || jobs.Items[0].Status.Succeeded != 1 {
+		t.Errorf("setup jobs %+v, want one that succeeded", jobs.Items)
+	}
+}
+
+// loggingProject lays out a scratch project with the real Pulumi.yaml, so the stack files written next
+// to it are read exactly as `pulumi up` would read them.
+func loggingProject(t *testing.T, tc toolchain.Toolchain) string {
+	t.Helper()
+	dir := t.TempDir()
+	raw, err := os.ReadFile(filepath.Join(tc.Root, "Pulumi.yaml"))
+	if err != nil {
+		t.Fatalf("reading Pulumi.yaml: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), raw, 0o644); err != nil {
+		t.Fatalf("writing Pulumi.yaml: %v", err)
+	}
+	return dir
+}
+
+// loggingStack writes the stack's file and opens it with the program inline, in a scratch backend.
+// Monitoring is off so the test sees only what logging deploys.
+func loggingStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, project, backend, kubeconfig, name, namespace string) auto.Stack {
+	t.Helper()
+	file := fmt.Sprintf(`config:
+  nexios:target:
+    kubeconfig: %q
+  nexios:app:
+    image: ghcr.io/nexios-labs/nexios-app:1.0.0
+  nexios:monitoring:
+    enabled: false
+  nexios:logging:
+    enabled: true
+    namespace: %s
+    elasticsearch:
+      ephemeralStorage: true
+`, kubeconfig, namespace)
+	if err := os.WriteFile(filepath.Join(project, "Pulumi."+name+".yaml"), []byte(file), 0o644); err != nil {
+		t.Fatalf("writing the stack file: %v", err)
+	}
+	cli, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: tc.Root})
+	if err != nil {
+		t.Fatalf("pulumi CLI: %v", err)
+	}
+	env := tc.PulumiEnv()
+	env["PULUMI_BACKEND_URL"] = "file://" + backend
+	env["PULUMI_CONFIG_PASSPHRASE"] = "nexios-e2e-logging"
+	stack, err := auto.UpsertStackLocalSource(ctx, name, project,
+		auto.Program(nexios.Run), auto.Pulumi(cli), auto.EnvVars(env), auto.SecretsProvider("passphrase"))
+	if err != nil {
+		t.Fatalf("stack %s: %v", name, err)
+	}
+	if strings.HasSuffix(name, "-prod") {
+		if err := stack.SetConfig(ctx, "nexios:databaseUrl", auto.ConfigValue{Value: "postgresql://nexios:e2e@db.invalid:5432/nexios", Secret: true}); err != nil {
+			t.Fatalf("setting databaseUrl: %v", err)
+		}
+	}
+	return stack
+}
