@@ -74,12 +74,12 @@ func Up(ctx context.Context, o Options, log io.Writer) error {
 		return nil
 	case Stopped:
 		fmt.Fprintf(log, "cluster %q is stopped; starting it\n", o.Name)
-		if err := o.kwokctl(ctx, log, "start", "cluster"); err != nil {
+		if err := o.kwokctl(ctx, "start", "cluster"); err != nil {
 			return fmt.Errorf("start cluster %q (or remove it with `make cluster-down CLUSTER=%s`): %w", o.Name, o.Name, err)
 		}
 	case Absent:
 		fmt.Fprintf(log, "creating cluster %q\n", o.Name)
-		if err := o.create(ctx, log); err != nil {
+		if err := o.create(ctx); err != nil {
 			// Leave nothing half-made behind: the next Up starts clean.
 			if downErr := Down(context.WithoutCancel(ctx), o, log); downErr != nil {
 				return errors.Join(err, fmt.Errorf("clean up after failed create: %w", downErr))
@@ -120,7 +120,7 @@ func Down(ctx context.Context, o Options, log io.Writer) error {
 	if _, err := os.Stat(o.kwokClusterDir()); err == nil {
 		// kwokctl stops the processes it started; removing the folder alone
 		// would leave them running.
-		if err := o.kwokctl(ctx, log, "delete", "cluster", "--kubeconfig", o.Kubeconfig()); err != nil {
+		if err := o.kwokctl(ctx, "delete", "cluster", "--kubeconfig", o.Kubeconfig()); err != nil {
 			return fmt.Errorf("delete cluster %q: %w", o.Name, err)
 		}
 	}
@@ -131,7 +131,7 @@ func Down(ctx context.Context, o Options, log io.Writer) error {
 	return nil
 }
 
-func (o Options) create(ctx context.Context, log io.Writer) error {
+func (o Options) create(ctx context.Context) error {
 	if err := os.MkdirAll(o.Dir(), 0o755); err != nil {
 		return fmt.Errorf("create state folder: %w", err)
 	}
@@ -144,7 +144,7 @@ func (o Options) create(ctx context.Context, log io.Writer) error {
 	}
 	// --kubeconfig keeps kwokctl away from ~/.kube/config, which it would
 	// otherwise edit.
-	if err := o.kwokctl(ctx, log, "--config", o.kwokctlConfig(), "create", "cluster", "--kubeconfig", o.Kubeconfig()); err != nil {
+	if err := o.kwokctl(ctx, "--config", o.kwokctlConfig(), "create", "cluster", "--kubeconfig", o.Kubeconfig()); err != nil {
 		return fmt.Errorf("create cluster %q: %w", o.Name, err)
 	}
 	return nil

@@ -3,10 +3,10 @@ package devcluster
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -59,19 +59,25 @@ func (o Options) kwokctlConfigYAML() ([]byte, error) {
 	return data, nil
 }
 
-// kwokctl runs kwokctl against this cluster with its work dir inside the
-// cluster's state folder, streaming kwokctl's own progress lines to log.
-func (o Options) kwokctl(ctx context.Context, log io.Writer, args ...string) error {
+// kwokctl runs kwokctl against this cluster with its work dir and caches
+// inside the cluster's state folder.
+func (o Options) kwokctl(ctx context.Context, args ...string) error {
 	path := filepath.Join(o.BinDir, "kwokctl")
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("kwokctl not found at %s (run `make tools`): %w", path, err)
 	}
 	cmd := exec.CommandContext(ctx, path, append([]string{"--name", o.Name}, args...)...)
-	cmd.Env = append(os.Environ(), "KWOK_WORKDIR="+o.kwokWorkDir())
-	cmd.Stdout = log
-	cmd.Stderr = log
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("kwokctl %v: %w", args, err)
+	cmd.Env = append(os.Environ(),
+		"KWOK_WORKDIR="+o.kwokWorkDir(),
+		// kwokctl's client caches discovery in ~/.kube/cache unless told
+		// otherwise; keep that inside the cluster's state folder too.
+		"KUBECACHEDIR="+filepath.Join(o.Dir(), "kube-cache"),
+	)
+	// kwokctl logs JSON lines when not on a terminal: noise on success,
+	// the explanation on failure.
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kwokctl %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	return nil
 }
