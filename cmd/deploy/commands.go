@@ -257,8 +257,12 @@ func printOutputs(w io.Writer, outs auto.OutputMap, asJSON, showSecrets bool) er
 		}
 		return nil
 	}
+	width := 0
+	for key := range values {
+		width = max(width, len(key))
+	}
 	for _, key := range slices.Sorted(maps.Keys(values)) {
-		fmt.Fprintf(w, "  %-16s %v\n", key, values[key])
+		fmt.Fprintf(w, "  %-*s  %v\n", width, key, values[key])
 	}
 	return nil
 }
