@@ -40,18 +40,29 @@ func (o Options) kwokctlConfigYAML() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bin-dir %q: %w", o.BinDir, err)
 	}
+	options := kwokctlOptions{
+		Runtime:                     "binary",
+		BindAddress:                 "127.0.0.1",
+		KubeApiserverBinary:         filepath.Join(bin, "kube-apiserver"),
+		KubeControllerManagerBinary: filepath.Join(bin, "kube-controller-manager"),
+		KubeSchedulerBinary:         filepath.Join(bin, "kube-scheduler"),
+		EtcdBinary:                  filepath.Join(bin, "etcd"),
+		KwokControllerBinary:        filepath.Join(bin, "kwok"),
+	}
+	var missing []string
+	for _, path := range []string{options.KubeApiserverBinary, options.KubeControllerManagerBinary,
+		options.KubeSchedulerBinary, options.EtcdBinary, options.KwokControllerBinary} {
+		if _, err := os.Stat(path); err != nil {
+			missing = append(missing, path)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("missing %s; run `make tools`", strings.Join(missing, ", "))
+	}
 	data, err := yaml.Marshal(kwokctlConfiguration{
 		APIVersion: "config.kwok.x-k8s.io/v1alpha1",
 		Kind:       "KwokctlConfiguration",
-		Options: kwokctlOptions{
-			Runtime:                     "binary",
-			BindAddress:                 "127.0.0.1",
-			KubeApiserverBinary:         filepath.Join(bin, "kube-apiserver"),
-			KubeControllerManagerBinary: filepath.Join(bin, "kube-controller-manager"),
-			KubeSchedulerBinary:         filepath.Join(bin, "kube-scheduler"),
-			EtcdBinary:                  filepath.Join(bin, "etcd"),
-			KwokControllerBinary:        filepath.Join(bin, "kwok"),
-		},
+		Options:    options,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("render kwokctl configuration: %w", err)

@@ -1,6 +1,8 @@
 package devcluster
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,8 +126,25 @@ func TestNodeShape(t *testing.T) {
 	}
 }
 
+// withBinaries returns options whose bin-dir holds empty stand-ins for the
+// binaries kwokctl is given.
+func withBinaries(t *testing.T, names ...string) Options {
+	t.Helper()
+	o := validOptions()
+	o.BinDir = t.TempDir()
+	for _, name := range names {
+		if err := os.WriteFile(filepath.Join(o.BinDir, name), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return o
+}
+
+var kwokctlBinaries = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok"}
+
 func TestKwokctlConfigKeepsEverythingLocal(t *testing.T) {
-	data, err := validOptions().kwokctlConfigYAML()
+	o := withBinaries(t, kwokctlBinaries...)
+	data, err := o.kwokctlConfigYAML()
 	if err != nil {
 		t.Fatalf("kwokctlConfigYAML(): %v", err)
 	}
@@ -140,15 +159,29 @@ func TestKwokctlConfigKeepsEverythingLocal(t *testing.T) {
 		t.Errorf("bindAddress %q, want loopback", got.Options.BindAddress)
 	}
 	// An empty binary path makes kwokctl download that binary.
-	for name, path := range map[string]string{
+	paths := map[string]string{
 		"kube-apiserver":          got.Options.KubeApiserverBinary,
 		"kube-controller-manager": got.Options.KubeControllerManagerBinary,
 		"kube-scheduler":          got.Options.KubeSchedulerBinary,
 		"etcd":                    got.Options.EtcdBinary,
 		"kwok":                    got.Options.KwokControllerBinary,
-	} {
-		if path != "/project/bin/"+name {
-			t.Errorf("%s binary = %q, want /project/bin/%s", name, path, name)
+	}
+	for _, name := range kwokctlBinaries {
+		if want := filepath.Join(o.BinDir, name); paths[name] != want {
+			t.Errorf("%s binary = %q, want %q", name, paths[name], want)
+		}
+	}
+}
+
+func TestKwokctlConfigNamesMissingBinaries(t *testing.T) {
+	o := withBinaries(t, "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+	_, err := o.kwokctlConfigYAML()
+	if err == nil {
+		t.Fatal("kwokctlConfigYAML() = nil error with etcd and kwok missing")
+	}
+	for _, want := range []string{"etcd", "kwok", "make tools"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
 }
