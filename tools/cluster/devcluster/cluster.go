@@ -73,6 +73,15 @@ func Up(ctx context.Context, o Options, log io.Writer) error {
 		o.printUsage(log)
 		return nil
 	case Stopped:
+		if _, err := os.Stat(o.Kubeconfig()); err != nil {
+			// Only a create killed before kwokctl finished leaves no
+			// kubeconfig (a failed one cleans up): there is nothing to keep.
+			fmt.Fprintf(log, "cluster %q was left half-created; recreating it\n", o.Name)
+			if err := Down(ctx, o, io.Discard); err != nil {
+				return err
+			}
+			return Up(ctx, o, log)
+		}
 		fmt.Fprintf(log, "cluster %q is stopped; starting it\n", o.Name)
 		if err := o.kwokctl(ctx, "start", "cluster"); err != nil {
 			return fmt.Errorf("start cluster %q (or remove it with `make cluster-down CLUSTER=%s`): %w", o.Name, o.Name, err)
