@@ -37,6 +37,7 @@ var Exports = []string{
 	ExportEnvironment, ExportNamespace, ExportServiceName, ExportServicePort, ExportInternalURL, ExportPublicURL,
 	ExportImage, ExportDeploymentName, ExportSecretName, ExportConfigMapName, ExportMetricsPort, ExportMetricsPath,
 	ExportLoggingNamespace, ExportElasticsearchURL, ExportKibanaURL, ExportLogsDataStream, ExportLoggingSecret,
+	ExportMonitoringNamespace, ExportPrometheusURL, ExportGrafanaURL,
 }
 
 // Run is the program: it reads and validates the stack's configuration before registering anything,
@@ -70,7 +71,11 @@ func Deploy(ctx *pulumi.Context, cfg *stacks.Config) (pulumi.Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deploying the app: %w", err)
 	}
-	_, loggingExports, err := deployLogging(ctx, cfg, provider, generated)
+	logs, loggingExports, err := deployLogging(ctx, cfg, provider, generated)
+	if err != nil {
+		return nil, err
+	}
+	monitoringExports, err := deployMonitoring(ctx, cfg, provider, generated, nexios, logs)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +94,7 @@ func Deploy(ctx *pulumi.Context, cfg *stacks.Config) (pulumi.Map, error) {
 		ExportMetricsPath:    nexios.MetricsPath,
 	}
 	maps.Copy(exports, loggingExports)
+	maps.Copy(exports, monitoringExports)
 	return exports, nil
 }
 

@@ -276,6 +276,19 @@ type Monitoring struct {
 	Alertmanager  Alertmanager `json:"alertmanager"`
 	Alerts        Alerts       `json:"alerts"`
 	Grafana       Grafana      `json:"grafana"`
+	// Prometheus sizes the server; Adapter replicates the custom-metrics adapter the HPA reads.
+	Prometheus PrometheusServer `json:"prometheus"`
+	Adapter    MetricsAdapter   `json:"adapter"`
+}
+
+// PrometheusServer sizes the Prometheus server.
+type PrometheusServer struct {
+	Resources Resources `json:"resources"`
+}
+
+// MetricsAdapter configures prometheus-adapter.
+type MetricsAdapter struct {
+	Replicas int `json:"replicas"`
 }
 
 // Alertmanager configures alert delivery.

@@ -98,6 +98,11 @@ func devDefaults(stack string) Config {
 	c.Monitoring.Retention = "2d"
 	c.Monitoring.RetentionSize = "1GB"
 	c.Monitoring.Alertmanager.Replicas = 1
+	c.Monitoring.Adapter.Replicas = 1
+	c.Monitoring.Prometheus.Resources = Resources{
+		Requests: ResourceList{CPU: "200m", Memory: "512Mi"},
+		Limits:   ResourceList{CPU: "1", Memory: "1Gi"},
+	}
 	c.Logging.RetentionDays = 3
 	c.Logging.Elasticsearch = Elasticsearch{
 		Replicas: 1,
@@ -134,6 +139,12 @@ func prodDefaults(stack string) Config {
 	c.Monitoring.RetentionSize = "45GB"
 	c.Monitoring.StorageSize = "50Gi"
 	c.Monitoring.Alertmanager.Replicas = 2
+	// Two adapters: while the custom metrics API is down the HPA cannot scale on them.
+	c.Monitoring.Adapter.Replicas = 2
+	c.Monitoring.Prometheus.Resources = Resources{
+		Requests: ResourceList{CPU: "500m", Memory: "2Gi"},
+		Limits:   ResourceList{CPU: "2", Memory: "4Gi"},
+	}
 	c.Logging.Enabled = true
 	c.Logging.RetentionDays = 30
 	c.Logging.Elasticsearch = Elasticsearch{

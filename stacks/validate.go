@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/nexios-labs/nexios-k8s/components/appmetrics"
 )
 
 var (
@@ -406,6 +408,19 @@ func (c *Config) validateMonitoring(ps *problems, key func(string) string) {
 	}
 	if m.Alertmanager.Replicas < 1 {
 		ps.add(key("monitoring.alertmanager.replicas"), "must be at least 1, got %d", m.Alertmanager.Replicas)
+	}
+	checkRange(ps, key("monitoring.adapter.replicas"), m.Adapter.Replicas, 1, 10)
+	if m.Mode == "bundled" {
+		checkResources(ps, key("monitoring.prometheus.resources"), m.Prometheus.Resources)
+	}
+	// The adapter serves only the metrics Prometheus records: a name it does not know would leave the
+	// HPA waiting for a metric that never comes.
+	if a := c.App.Autoscaling; a.Enabled {
+		for _, name := range slices.Sorted(maps.Keys(a.CustomMetrics)) {
+			if _, err := appmetrics.Lookup(name); err != nil {
+				ps.add(key("app.autoscaling.customMetrics."+name), "%v", err)
+			}
+		}
 	}
 	for name, v := range map[string]string{"webhookUrl": m.Alertmanager.WebhookURL, "slackWebhookUrl": m.Alertmanager.SlackWebhookURL} {
 		if v == "" {

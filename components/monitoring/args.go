@@ -101,8 +101,10 @@ type ScalingTarget struct {
 type Grafana struct {
 	// AdminPassword is required in bundled mode; it is stored in a Secret.
 	AdminPassword pulumi.StringInput
-	// ElasticsearchURL adds an Elasticsearch datasource for the logs; nil means none.
-	ElasticsearchURL pulumi.StringInput
+	// ElasticsearchURL adds an Elasticsearch datasource for the logs, on ElasticsearchIndex (an index
+	// pattern or data stream); nil means none.
+	ElasticsearchURL   pulumi.StringInput
+	ElasticsearchIndex pulumi.StringInput
 	// IngressHost publishes Grafana through an Ingress of IngressClassName; empty keeps it internal.
 	IngressHost      string
 	IngressClassName string
@@ -227,6 +229,9 @@ func (a MonitoringArgs) validate() error {
 	}
 	if a.Mode == Bundled && a.Grafana.AdminPassword == nil {
 		add("grafana: the admin password is required in bundled mode")
+	}
+	if (a.Grafana.ElasticsearchURL == nil) != (a.Grafana.ElasticsearchIndex == nil) {
+		add("grafana: the Elasticsearch URL and index come together")
 	}
 	for _, w := range []struct {
 		what string

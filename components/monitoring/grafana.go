@@ -20,8 +20,6 @@ const (
 	grafanaDataDir         = "/var/lib/grafana"
 	grafanaPasswordKey     = "admin-password"
 	grafanaServicePort     = 80
-	// elasticsearchIndex is Fluent Bit's Logstash-format index pattern.
-	elasticsearchIndex = "logstash-*"
 )
 
 type datasourceFile struct {
@@ -40,9 +38,9 @@ type datasource struct {
 	JSONData  map[string]any `yaml:"jsonData,omitempty"`
 }
 
-// GrafanaDatasources renders the datasource provisioning file: Prometheus, and Elasticsearch when
-// elasticsearchURL is not empty.
-func GrafanaDatasources(prometheusURL, elasticsearchURL string) (string, error) {
+// GrafanaDatasources renders the datasource provisioning file: Prometheus, and Elasticsearch over
+// elasticsearchIndex when elasticsearchURL is not empty.
+func GrafanaDatasources(prometheusURL, elasticsearchURL, elasticsearchIndex string) (string, error) {
 	if prometheusURL == "" {
 		return "", fmt.Errorf("grafana datasources: the Prometheus URL is required")
 	}
@@ -82,12 +80,15 @@ providers:
 func (b *builder) grafana(prometheusURL pulumi.StringOutput) (pulumi.StringOutput, pulumi.StringOutput, error) {
 	g := b.args.Grafana
 	none := pulumi.String("").ToStringOutput()
-	es := pulumi.StringInput(pulumi.String(""))
+	es, index := pulumi.StringInput(pulumi.String("")), pulumi.StringInput(pulumi.String(""))
 	if g.ElasticsearchURL != nil {
 		es = g.ElasticsearchURL
 	}
-	datasources := pulumi.All(prometheusURL, es).ApplyT(func(v []any) (string, error) {
-		return GrafanaDatasources(v[0].(string), v[1].(string))
+	if g.ElasticsearchIndex != nil {
+		index = g.ElasticsearchIndex
+	}
+	datasources := pulumi.All(prometheusURL, es, index).ApplyT(func(v []any) (string, error) {
+		return GrafanaDatasources(v[0].(string), v[1].(string), v[2].(string))
 	}).(pulumi.StringOutput)
 	dashboards := pulumi.All(b.appScrape(), b.args.App.Deployment).ApplyT(func(v []any) (map[string]string, error) {
 		app := v[0].(AppScrape)

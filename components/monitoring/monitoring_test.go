@@ -78,7 +78,8 @@ func prodArgs() MonitoringArgs {
 	m, _ := appmetrics.Lookup("http_requests_per_second")
 	a.ScalingMetrics = []ScalingTarget{{Metric: m, Target: "50"}}
 	a.Grafana.IngressHost = "grafana.example.com"
-	a.Grafana.ElasticsearchURL = pulumi.String("http://elasticsearch.logging.svc.cluster.local:9200")
+	a.Grafana.ElasticsearchURL = pulumi.String("https://elasticsearch.logging.svc.cluster.local:9200")
+	a.Grafana.ElasticsearchIndex = pulumi.String("logs-nexios-prod")
 	return a
 }
 
