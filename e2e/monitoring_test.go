@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
+	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
+	nexios "github.com/nexios-labs/nexios-k8s/program"
+)
+
+// monitoringCluster is this test's own local cluster.
+const monitoringCluster = "nexios-e2e-monitoring"
+
+// TestMonitoringStack deploys the dev stack (the app and the bundled monitoring stack) with the real
+// engine and provider, and checks that every monitoring workload is Ready, that the custom metrics API
+// is registered, and that a second up changes nothing.
+//
+// The dev profile is the one that can run here: the local cluster has no storage provisioner, so
+// prod's Prometheus volume claim would stay Pending. kwok simulates the pods, so Ready is kwok's word
+// and the aggregated API is registered but never answers.
+func TestMonitoringStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
+	}
+	tc := requireTools(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
+	defer cancel()
+	cluster := localcluster.Cluster{Toolchain: tc, Name: monitoringCluster, Log: testLog{t}}
+	if err := cluster.Stop(ctx); err != nil {
+		t.Fatalf("removing a leftover cluster: %v", err)
+	}
+	if err := cluster.Start(ctx); err != nil {
+		t.Fatalf("starting the cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
+			t.Errorf("stopping the cluster: %v", err)
+		}
+	})
+	kubeconfig, err := cluster.Kubeconfig(ctx)
+	if err != nil {
+		t.Fatalf("kubeconfig: %v", err)
+	}
+	stack := devStack(ctx, t, tc, kubeconfig)
+	api := newAPIClient(t, kubeconfig)
+	progress := optup.ProgressStreams(testLog{t})
+
+	res, err := stack.Up(ctx, progress)
+	if err != nil {
+		t.Fatalf("first up: %v", err)
+	}
+	namespace, _ := res.Outputs[nexios.ExportMonitoringNamespace].Value.(string)
+	if namespace != "monitoring" {
+		t.Fatalf("monitoringNamespace output = %v, want monitoring", res.Outputs[nexios.ExportMonitoringNamespace].Value)
+	}
+	for _, key := range []string{nexios.ExportPrometheusURL, nexios.ExportGrafanaURL} {
+		if url, _ := res.Outputs[key].Value.(string); url == "" {
+			t.Errorf("output %s is empty", key)
+		}
+	}
+
+	t.Run("every monitoring workload is ready", func(t *testing.T) {
+		for kind, want := range map[string]int{"deployments": 3, "statefulsets": 2} {
+			var list struct {
+				Items []struct {
+					Metadata struct {
+						Name string `json:"name"`
+					} `json:"metadata"`
+					Spec struct {
+						Replicas int `json:"replicas"`
+					} `json:"spec"`
+					Status struct {
+						ReadyReplicas int `json:"readyReplicas"`
+					} `json:"status"`
+				} `json:"items"`
+			}
+			if code := api.get(t, "/apis/apps/v1/namespaces/"+namespace+"/"+kind, &list); code != http.StatusOK {
+				t.Fatalf("GET %s: HTTP %d", kind, code)
+			}
+			if len(list.Items) != want {
+				t.Errorf("%d %s in %s, want %d (kube-state-metrics, Grafana, the adapter; Prometheus, Alertmanager)", len(list.Items), kind, namespace, want)
+			}
+			for _, w := range list.Items {
+				if w.Status.ReadyReplicas != w.Spec.Replicas || w.Spec.Replicas < 1 {
+					t.Errorf("%s %s: %d of %d replicas ready", kind, w.Metadata.Name, w.Status.ReadyReplicas, w.Spec.Replicas)
+				}
+			}
+		}
+	})
+
+	t.Run("the custom metrics API is registered", func(t *testing.T) {
+		var apiService struct {
+			Spec struct {
+				Group   string `json:"group"`
+				Version string `json:"version"`
+				Service struct {
+					Namespace string `json:"namespace"`
+				} `json:"service"`
+			} `json:"spec"`
+		}
+		if code := api.get(t, "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.custom.metrics.k8s.io", &apiService); code != http.StatusOK {
+			t.Fatalf("GET the APIService: HTTP %d", code)
+		}
+		if s := apiService.Spec; s.Group != "custom.metrics.k8s.io" || s.Version != "v1beta1" || s.Service.Namespace != namespace {
+			t.Errorf("APIService spec %+v", s)
+		}
+	})
+
+	t.Run("a second up changes nothing", func(t *testing.T) {
+		res, err := stack.Up(ctx, progress)
+		if err != nil {
+			t.Fatalf("second up: %v", err)
+		}
+		requireOnlySame(t, "second up", res.Summary.ResourceChanges)
+	})
+
+	if _, err := stack.Destroy(ctx, optdestroy.ProgressStreams(testLog{t})); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	// An aggregated API left registered would keep namespaces from ever finishing deletion.
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, path := range []string{"/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.custom.metrics.k8s.io", "/api/v1/namespaces/" + namespace, "/api/v1/namespaces/nexios-dev"} {
+		for api.get(t, path, nil) != http.StatusNotFound {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still exists after destroy", path)
+			}
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+// devStack is the dev stack of the real program, inline, in a scratch project with its own file
+// backend, aimed at the test cluster through nexios:target.kubeconfig.
+func devStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, kubeconfig string) auto.Stack {
+	t.Helper()
+	workDir := t.TempDir()
+	project, err := os.ReadFile(filepath.Join(tc.Root, "Pulumi.yaml"))
+	if err != nil {
+		t.Fatalf("reading Pulumi.yaml: %v", err)
+	}
+	stackFile := "config:\n  nexios:app:\n    image: ghcr.io/nexios-labs/nexios-app:1.0.0\n  nexios:target:\n    kubeconfig: " + kubeconfig + "\n"
+	for name, content := range map[string]string{"Pulumi.yaml": string(project), "Pulumi.dev.yaml": stackFile} {
+		if err := os.WriteFile(filepath.Join(workDir, name), []byte(content), 0o644); err != nil {
+			t.Fatalf("writing %s: %v", name, err)
+		}
+	}
+	backend := filepath.Join(t.TempDir(), "state")
+	if err := os.MkdirAll(backend, 0o755); err != nil {
+		t.Fatalf("creating the backend folder: %v", err)
+	}
+	cli, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: tc.Root})
+	if err != nil {
+		t.Fatalf("pulumi CLI in %s: %v", tc.BinDir(), err)
+	}
+	env := tc.PulumiEnv()
+	env["PULUMI_BACKEND_URL"] = "file://" + backend
+	env["PULUMI_CONFIG_PASSPHRASE"] = "nexios-e2e-monitoring"
+	stack, err := auto.UpsertStackLocalSource(ctx, "dev", workDir,
+		auto.Program(nexios.Run),
+		auto.Pulumi(cli),
+		auto.EnvVars(env),
+		auto.SecretsProvider("passphrase"),
+	)
+	if err != nil {
+		t.Fatalf("creating the stack: %v", err)
+	}
+	return stack
+}
