@@ -166,17 +166,9 @@ func (b *builder) adapter(prometheusURL pulumi.StringOutput) error {
 			return err
 		}
 	}
-	service, err := corev1.NewService(b.ctx, b.name+"-adapter", &corev1.ServiceArgs{
-		Metadata: b.meta(nameAdapter),
-		Spec: &corev1.ServiceSpecArgs{
-			Selector: kube.StringMap(b.selector(nameAdapter)),
-			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
-				Name: pulumi.String(portHTTPS), Port: pulumi.Int(443), TargetPort: pulumi.String(portHTTPS), Protocol: pulumi.String("TCP"),
-			}},
-		},
-	}, b.child, b.inNamespace)
+	service, err := b.service("adapter", nameAdapter, portHTTPS, 443)
 	if err != nil {
-		return fmt.Errorf("creating adapter service: %w", err)
+		return err
 	}
 	_, err = apiregistrationv1.NewAPIService(b.ctx, b.name+"-custom-metrics", &apiregistrationv1.APIServiceArgs{
 		Metadata: &metav1.ObjectMetaArgs{

@@ -195,17 +195,9 @@ func (b *builder) grafana(prometheusURL pulumi.StringOutput) (pulumi.StringOutpu
 	if err != nil {
 		return none, none, fmt.Errorf("creating grafana: %w", err)
 	}
-	service, err := corev1.NewService(b.ctx, b.name+"-grafana", &corev1.ServiceArgs{
-		Metadata: b.meta(nameGrafana),
-		Spec: &corev1.ServiceSpecArgs{
-			Selector: kube.StringMap(b.selector(nameGrafana)),
-			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
-				Name: pulumi.String(portHTTP), Port: pulumi.Int(grafanaServicePort), TargetPort: pulumi.String(portHTTP), Protocol: pulumi.String("TCP"),
-			}},
-		},
-	}, b.child, b.inNamespace)
+	service, err := b.service("grafana", nameGrafana, portHTTP, grafanaServicePort)
 	if err != nil {
-		return none, none, fmt.Errorf("creating grafana service: %w", err)
+		return none, none, err
 	}
 	if g.IngressHost == "" {
 		return b.serviceURL(service, grafanaServicePort), none, nil

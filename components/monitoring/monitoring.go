@@ -175,6 +175,23 @@ func (b *builder) serviceURL(service *corev1.Service, port int) pulumi.StringOut
 	return pulumi.Sprintf("http://%s.%s.svc.cluster.local:%d", service.Metadata.Name().Elem(), b.namespace, port)
 }
 
+// service puts a ClusterIP Service named from suffix in front of a workload's named container port.
+func (b *builder) service(suffix, workload, portName string, port int) (*corev1.Service, error) {
+	service, err := corev1.NewService(b.ctx, b.name+"-"+suffix, &corev1.ServiceArgs{
+		Metadata: b.meta(workload),
+		Spec: &corev1.ServiceSpecArgs{
+			Selector: kube.StringMap(b.selector(workload)),
+			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
+				Name: pulumi.String(portName), Port: pulumi.Int(port), TargetPort: pulumi.String(portName), Protocol: pulumi.String("TCP"),
+			}},
+		},
+	}, b.child, b.inNamespace)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s service: %w", workload, err)
+	}
+	return service, nil
+}
+
 // disruptionBudget keeps all but one replica of a replicated workload through voluntary disruptions.
 func (b *builder) disruptionBudget(workload string) error {
 	_, err := policyv1.NewPodDisruptionBudget(b.ctx, b.name+"-"+workload+"-pdb", &policyv1.PodDisruptionBudgetArgs{

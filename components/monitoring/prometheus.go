@@ -82,17 +82,9 @@ func (b *builder) prometheus() (*prometheusServer, error) {
 		return nil, err
 	}
 
-	service, err := corev1.NewService(b.ctx, b.name+"-prometheus", &corev1.ServiceArgs{
-		Metadata: b.meta(namePrometheus),
-		Spec: &corev1.ServiceSpecArgs{
-			Selector: kube.StringMap(b.selector(namePrometheus)),
-			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
-				Name: pulumi.String(portHTTP), Port: pulumi.Int(prometheusPort), TargetPort: pulumi.String(portHTTP), Protocol: pulumi.String("TCP"),
-			}},
-		},
-	}, b.child, b.inNamespace)
+	service, err := b.service("prometheus", namePrometheus, portHTTP, prometheusPort)
 	if err != nil {
-		return nil, fmt.Errorf("creating prometheus service: %w", err)
+		return nil, err
 	}
 
 	args := pulumi.StringArray{
