@@ -125,16 +125,14 @@ func TestPipeline(t *testing.T) {
 	tc := requireTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
 	defer cancel()
-	cluster := localcluster.Cluster{Toolchain: tc, Name: pipelineCluster, Log: testLog{t}}
-	if err := cluster.Stop(ctx); err != nil {
-		t.Fatalf("removing a leftover cluster: %v", err)
-	}
+	p := newPipeline(ctx, t, tc)
+	// The command starts the cluster from the scratch project, so its state lives there too.
+	cluster := localcluster.Cluster{Toolchain: toolchain.Toolchain{Root: p.project}, Name: pipelineCluster, Log: testLog{t}}
 	t.Cleanup(func() {
 		if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
 			t.Errorf("stopping the cluster: %v", err)
 		}
 	})
-	p := newPipeline(ctx, t, tc)
 
 	t.Run("invalid stack fails before anything is created", func(t *testing.T) {
 		r := p.run(ctx, "up", "broken")
@@ -214,19 +212,29 @@ func TestPipeline(t *testing.T) {
 		}
 	})
 
-	t.Run("a concurrent up fails fast with a clear message", func(t *testing.T) {
+	// A run holds the stack's lock for only a few seconds when nothing changes, less than a second
+	// command needs to start, so racing two real runs would test the scheduler. Instead a real run's
+	// lock file is kept and put back, exactly what a concurrent run (or an interrupted one) leaves.
+	t.Run("a locked stack fails fast with a clear message and cancel clears it", func(t *testing.T) {
 		first := make(chan result, 1)
 		go func() { first <- p.run(ctx, "up", "dev") }()
-		waitForLock(ctx, t, p.project)
+		lockPath, lock := waitForLock(ctx, t, p.project)
+		if r := <-first; r.code != 0 {
+			t.Fatalf("first up failed: %d\n%s", r.code, r.stderr)
+		}
+		if err := os.WriteFile(lockPath, lock, 0o644); err != nil {
+			t.Fatalf("restoring the lock: %v", err)
+		}
 		second := p.run(ctx, "up", "dev")
 		if second.code != 1 || !strings.Contains(second.stderr, "locked by another run") || !strings.Contains(second.stderr, "deploy cancel dev") {
-			t.Errorf("second up: exit %d, stderr:\n%s", second.code, second.stderr)
+			t.Errorf("up on a locked stack: exit %d, stderr:\n%s", second.code, second.stderr)
 		}
 		if second.elapsed > time.Minute {
-			t.Errorf("second up took %s to fail", second.elapsed)
+			t.Errorf("up on a locked stack took %s to fail", second.elapsed)
 		}
-		if r := <-first; r.code != 0 {
-			t.Errorf("first up failed: %d\n%s", r.code, r.stderr)
+		p.mustRun(ctx, "cancel", "dev")
+		if r := p.run(ctx, "preview", "dev", "--expect-no-changes"); r.code != 0 {
+			t.Errorf("preview after cancel: exit %d\n%s", r.code, r.stderr)
 		}
 	})
 
@@ -250,25 +258,29 @@ func TestPipeline(t *testing.T) {
 	})
 }
 
-// waitForLock returns once a run holds the stack's lock in the scratch project's file backend.
-func waitForLock(ctx context.Context, t *testing.T, project string) {
+// waitForLock returns the path and content of the first lock file a run writes into the scratch
+// project's file backend.
+func waitForLock(ctx context.Context, t *testing.T, project string) (string, []byte) {
 	t.Helper()
 	locks := filepath.Join(project, ".state", ".pulumi", "locks")
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		found := false
-		_ = filepath.WalkDir(locks, func(_ string, e fs.DirEntry, err error) error {
-			if err == nil && !e.IsDir() {
-				found = true
+		var path string
+		_ = filepath.WalkDir(locks, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && !e.IsDir() && path == "" {
+				path = p
 			}
 			return nil
 		})
-		if found {
-			return
+		if path != "" {
+			if content, err := os.ReadFile(path); err == nil && len(content) > 0 {
+				return path, content
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("no lock appeared under %s", locks)
+	return "", nil
 }
 
 // scratchEnv is the environment of Pulumi runs against the scratch project's backend.
@@ -305,10 +317,15 @@ func generatedSecretKey(ctx context.Context, t *testing.T, tc toolchain.Toolchai
 		t.Fatalf("parsing the state: %v", err)
 	}
 	for _, r := range state.Deployment.Resources {
-		if r.Type == "random:index/randomPassword:RandomPassword" && strings.HasSuffix(r.URN, "app-secret-key") {
-			if s, ok := r.Outputs["result"].(string); ok && len(s) == 64 {
-				return s
-			}
+		if r.Type != "random:index/randomPassword:RandomPassword" || !strings.HasSuffix(r.URN, "app-secret-key") {
+			continue
+		}
+		// --show-secrets keeps the secret envelope and puts the JSON-encoded value in "plaintext".
+		envelope, _ := r.Outputs["result"].(map[string]any)
+		plaintext, _ := envelope["plaintext"].(string)
+		var key string
+		if err := json.Unmarshal([]byte(plaintext), &key); err == nil && len(key) == 64 {
+			return key
 		}
 	}
 	t.Fatal("no generated app secret key in the state")
