@@ -20,16 +20,22 @@ const (
 type SecretsArgs struct {
 	// Rotation values are kept by the generator: changing one generates a new value, which rolls
 	// the pods that use it through their config checksum.
-	AppSecretKeyRotation         string
-	GrafanaAdminPasswordRotation string
-	ElasticPasswordRotation      string
-	KibanaSystemPasswordRotation string
+	AppSecretKeyRotation            string
+	GrafanaAdminPasswordRotation    string
+	ElasticPasswordRotation         string
+	KibanaSystemPasswordRotation    string
+	FluentBitWriterPasswordRotation string
+	GrafanaReaderPasswordRotation   string
 
 	// GrafanaAdminPassword and ElasticPassword are generated only for the stacks that run Grafana
-	// (monitoring) or Elasticsearch (logging). ElasticPassword also generates the kibana_system password
-	// and the seed of the Elasticsearch certificate authority, which only logging uses.
+	// (monitoring) or Elasticsearch (logging). ElasticPassword also generates the kibana_system and
+	// fluentbit_writer passwords and the seed of the Elasticsearch certificate authority, which only
+	// logging uses.
 	GrafanaAdminPassword bool
 	ElasticPassword      bool
+	// GrafanaReaderPassword generates the password of Grafana's read-only Elasticsearch user: only
+	// when both Grafana and Elasticsearch run.
+	GrafanaReaderPassword bool
 }
 
 // Secrets are a stack's generated secrets. Every value output is a Pulumi secret.
@@ -41,6 +47,10 @@ type Secrets struct {
 	GrafanaAdminPassword pulumi.StringOutput `pulumi:"grafanaAdminPassword"`
 	ElasticPassword      pulumi.StringOutput `pulumi:"elasticPassword"`
 	KibanaSystemPassword pulumi.StringOutput `pulumi:"kibanaSystemPassword"`
+	// FluentBitWriterPassword is Fluent Bit's Elasticsearch user's, empty without logging;
+	// GrafanaReaderPassword Grafana's, empty unless both monitoring and logging are on.
+	FluentBitWriterPassword pulumi.StringOutput `pulumi:"fluentBitWriterPassword"`
+	GrafanaReaderPassword   pulumi.StringOutput `pulumi:"grafanaReaderPassword"`
 	// ElasticCASeed derives the Elasticsearch CA and node keys. It has no rotation value: nodes holding
 	// certificates of different CAs cannot talk, so a new CA means restarting the whole cluster at once.
 	ElasticCASeed pulumi.StringOutput `pulumi:"elasticCaSeed"`
@@ -52,6 +62,10 @@ var _ pulumi.ComponentResource = (*Secrets)(nil)
 func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pulumi.ResourceOption) (*Secrets, error) {
 	if args == nil {
 		return nil, errors.New("secrets: args are required")
+	}
+	if args.GrafanaReaderPassword && (!args.GrafanaAdminPassword || !args.ElasticPassword) {
+		// A reader password without Grafana or Elasticsearch would be a secret nothing uses.
+		return nil, fmt.Errorf("secrets %q: GrafanaReaderPassword needs both GrafanaAdminPassword and ElasticPassword", name)
 	}
 	s := &Secrets{}
 	if err := ctx.RegisterComponentResource("nexios:components:Secrets", name, s, opts...); err != nil {
@@ -75,6 +89,8 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 	s.ElasticPassword = pulumi.ToSecret(pulumi.String("")).(pulumi.StringOutput)
 	s.KibanaSystemPassword = s.ElasticPassword
 	s.ElasticCASeed = s.ElasticPassword
+	s.FluentBitWriterPassword = s.ElasticPassword
+	s.GrafanaReaderPassword = s.ElasticPassword
 	if args.ElasticPassword {
 		s.ElasticPassword, err = password(ctx, name+"-elastic", passwordLength, true, args.ElasticPasswordRotation, child)
 		if err != nil {
@@ -88,14 +104,26 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 		if err != nil {
 			return nil, err
 		}
+		s.FluentBitWriterPassword, err = password(ctx, name+"-fluent-bit-writer", passwordLength, true, args.FluentBitWriterPasswordRotation, child)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if args.GrafanaReaderPassword {
+		s.GrafanaReaderPassword, err = password(ctx, name+"-grafana-reader", passwordLength, true, args.GrafanaReaderPasswordRotation, child)
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
-		"appSecretKey":         s.AppSecretKey,
-		"grafanaAdminPassword": s.GrafanaAdminPassword,
-		"elasticPassword":      s.ElasticPassword,
-		"kibanaSystemPassword": s.KibanaSystemPassword,
-		"elasticCaSeed":        s.ElasticCASeed,
+		"appSecretKey":            s.AppSecretKey,
+		"grafanaAdminPassword":    s.GrafanaAdminPassword,
+		"elasticPassword":         s.ElasticPassword,
+		"kibanaSystemPassword":    s.KibanaSystemPassword,
+		"elasticCaSeed":           s.ElasticCASeed,
+		"fluentBitWriterPassword": s.FluentBitWriterPassword,
+		"grafanaReaderPassword":   s.GrafanaReaderPassword,
 	}); err != nil {
 		return nil, fmt.Errorf("registering outputs of secrets %q: %w", name, err)
 	}

@@ -31,8 +31,10 @@ func TestNewSecretsGeneratesWhatIsNeeded(t *testing.T) {
 	}{
 		{"app only", SecretsArgs{}, []string{"stack-app-secret-key"}},
 		{"with monitoring", SecretsArgs{GrafanaAdminPassword: true}, []string{"stack-app-secret-key", "stack-grafana-admin"}},
-		{"with monitoring and logging", SecretsArgs{GrafanaAdminPassword: true, ElasticPassword: true},
-			[]string{"stack-app-secret-key", "stack-elastic", "stack-elastic-ca-seed", "stack-grafana-admin", "stack-kibana-system"}},
+		{"with logging", SecretsArgs{ElasticPassword: true},
+			[]string{"stack-app-secret-key", "stack-elastic", "stack-elastic-ca-seed", "stack-fluent-bit-writer", "stack-kibana-system"}},
+		{"with monitoring and logging", SecretsArgs{GrafanaAdminPassword: true, ElasticPassword: true, GrafanaReaderPassword: true},
+			[]string{"stack-app-secret-key", "stack-elastic", "stack-elastic-ca-seed", "stack-fluent-bit-writer", "stack-grafana-admin", "stack-grafana-reader", "stack-kibana-system"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,13 +101,14 @@ func TestRotationChangesKeepers(t *testing.T) {
 }
 
 func TestOutputsAreSecret(t *testing.T) {
-	_, s, err := generate(t, &SecretsArgs{GrafanaAdminPassword: true, ElasticPassword: true})
+	_, s, err := generate(t, &SecretsArgs{GrafanaAdminPassword: true, ElasticPassword: true, GrafanaReaderPassword: true})
 	if err != nil {
 		t.Fatalf("NewSecrets: %v", err)
 	}
 	for name, out := range map[string]pulumi.StringOutput{
 		"appSecretKey": s.AppSecretKey, "grafanaAdminPassword": s.GrafanaAdminPassword, "elasticPassword": s.ElasticPassword,
 		"kibanaSystemPassword": s.KibanaSystemPassword, "elasticCaSeed": s.ElasticCASeed,
+		"fluentBitWriterPassword": s.FluentBitWriterPassword, "grafanaReaderPassword": s.GrafanaReaderPassword,
 	} {
 		value, secret := mocktest.Await(t, out)
 		if !secret {
@@ -134,5 +137,40 @@ func TestKibanaSystemRotationReachesItsKeeper(t *testing.T) {
 	// The CA seed has no rotation: a new CA splits a running cluster until every node restarts.
 	if got := m.Find(t, tPassword, "stack-elastic-ca-seed").String("keepers.rotation"); got != "" {
 		t.Errorf("CA seed keeper = %q, want none", got)
+	}
+}
+
+func TestElasticsearchUserRotationsReachTheirKeepers(t *testing.T) {
+	m, _, err := generate(t, &SecretsArgs{
+		GrafanaAdminPassword: true, ElasticPassword: true, GrafanaReaderPassword: true,
+		FluentBitWriterPasswordRotation: "2027-02", GrafanaReaderPasswordRotation: "2027-03",
+	})
+	if err != nil {
+		t.Fatalf("NewSecrets: %v", err)
+	}
+	for name, want := range map[string]string{"stack-fluent-bit-writer": "2027-02", "stack-grafana-reader": "2027-03"} {
+		p := m.Find(t, tPassword, name)
+		if got := p.String("keepers.rotation"); got != want {
+			t.Errorf("%s keeper = %q, want %q", name, got, want)
+		}
+		if got := p.String("overrideSpecial"); got != "-_.~" {
+			t.Errorf("%s overrideSpecial = %q: the password goes into JSON and a Grafana provisioning file", name, got)
+		}
+	}
+}
+
+// A reader password is only wanted where Grafana reads Elasticsearch: both stacks on.
+func TestGrafanaReaderPasswordNeedsBothStacks(t *testing.T) {
+	for _, args := range []SecretsArgs{
+		{GrafanaReaderPassword: true, ElasticPassword: true},
+		{GrafanaReaderPassword: true, GrafanaAdminPassword: true},
+	} {
+		m, _, err := generate(t, &args)
+		if err == nil || !strings.Contains(err.Error(), "GrafanaReaderPassword needs both") {
+			t.Errorf("%+v: got %v", args, err)
+		}
+		if n := len(m.Resources()); n != 0 {
+			t.Errorf("%+v: %d resources registered", args, n)
+		}
 	}
 }
