@@ -6,6 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/nexios-labs/nexios-k8s/components/logging"
+	"github.com/nexios-labs/nexios-k8s/components/monitoring"
 	"github.com/nexios-labs/nexios-k8s/components/secrets"
 	"github.com/nexios-labs/nexios-k8s/stacks"
 )
@@ -17,7 +18,7 @@ const (
 	ExportElasticsearchURL = "elasticsearchUrl" // https://<service>.<namespace>.svc.cluster.local:9200
 	ExportKibanaURL        = "kibanaUrl"        // Kibana's ingress URL, or its in-cluster URL without one
 	ExportLogsDataStream   = "logsDataStream"   // the data stream (and Kibana index pattern) of the app's logs
-	ExportLoggingSecret    = "loggingSecret"    // the Secret with the elastic and kibana_system passwords and ca.crt
+	ExportLoggingSecret    = "loggingSecret"    // the Secret with the Elasticsearch users' passwords and ca.crt
 )
 
 // loggingExports are the export keys deployLogging adds, in the order the README documents them.
@@ -69,16 +70,24 @@ func loggingArgs(cfg *stacks.Config, generated *secrets.Secrets) *logging.Loggin
 			// Zones only matter where the profile spreads the app too: prod.
 			SpreadAcrossZones: cfg.App.HighAvailability.SpreadAcrossZones && es.Replicas > 1,
 		},
-		Kibana:               logging.Kibana{Replicas: c.Kibana.Replicas},
-		ElasticPassword:      generated.ElasticPassword,
-		KibanaSystemPassword: generated.KibanaSystemPassword,
-		CASeed:               generated.ElasticCASeed,
+		Kibana:                  logging.Kibana{Replicas: c.Kibana.Replicas},
+		ElasticPassword:         generated.ElasticPassword,
+		KibanaSystemPassword:    generated.KibanaSystemPassword,
+		FluentBitWriterPassword: generated.FluentBitWriterPassword,
+		CASeed:                  generated.ElasticCASeed,
 	}
 	if cfg.App.NetworkPolicy.Enabled {
 		args.IngressControllerNamespace = cfg.App.NetworkPolicy.IngressControllerNamespace
 	}
 	if cfg.Monitoring.Enabled {
 		args.MonitoringNamespace = cfg.Monitoring.Namespace
+	}
+	if runsGrafana(cfg) {
+		args.Grafana = &logging.GrafanaReader{
+			Namespace: cfg.Monitoring.Namespace,
+			PodLabels: monitoring.GrafanaPodSelector(monitoringName(cfg)),
+			Password:  generated.GrafanaReaderPassword,
+		}
 	}
 	if host := c.Kibana.IngressHost; host != "" {
 		args.Kibana.Ingress = &logging.Ingress{ClassName: cfg.App.Ingress.ClassName, Host: host}

@@ -40,7 +40,7 @@ func deployMonitoring(ctx *pulumi.Context, cfg *stacks.Config, provider pulumi.P
 	if err != nil {
 		return nil, err
 	}
-	m, err := monitoring.NewMonitoring(ctx, cfg.App.Name+"-monitoring", args, pulumi.Provider(provider))
+	m, err := monitoring.NewMonitoring(ctx, monitoringName(cfg), args, pulumi.Provider(provider))
 	if err != nil {
 		return nil, fmt.Errorf("deploying the monitoring stack: %w", err)
 	}
@@ -56,6 +56,9 @@ func deployMonitoring(ctx *pulumi.Context, cfg *stacks.Config, provider pulumi.P
 		ExportGrafanaURL:          grafanaURL,
 	}, nil
 }
+
+// monitoringName is the monitoring component's name; the logging stack's policy selects Grafana's pods by it.
+func monitoringName(cfg *stacks.Config) string { return cfg.App.Name + "-monitoring" }
 
 // monitoringArgs maps the stack's monitoring section, the app's outputs and the declared scaling
 // metrics onto the component. nexios and logs may be nil where only the sizing is wanted.
@@ -111,9 +114,14 @@ func monitoringArgs(cfg *stacks.Config, generated *secrets.Secrets, nexios *app.
 			Autoscaled:  args.App.Autoscaled,
 		}
 	}
-	if logs != nil {
+	if logs != nil && generated != nil {
+		// Grafana reads the logs as the read-only user the logging setup Job creates, trusting the
+		// logging stack's CA.
 		args.Grafana.ElasticsearchURL = logs.ElasticsearchURL
 		args.Grafana.ElasticsearchIndex = logs.DataStream
+		args.Grafana.ElasticsearchUser = logging.UserGrafanaReader
+		args.Grafana.ElasticsearchPassword = generated.GrafanaReaderPassword
+		args.Grafana.ElasticsearchCA = logs.CACertificate
 	}
 	return args, nil
 }

@@ -117,13 +117,21 @@ func providerArgs(t stacks.Target) *kubernetes.ProviderArgs {
 func secretsArgs(cfg *stacks.Config) *secrets.SecretsArgs {
 	r := cfg.Secrets.Rotation
 	return &secrets.SecretsArgs{
-		AppSecretKeyRotation:         r.AppSecretKey,
-		GrafanaAdminPasswordRotation: r.GrafanaAdminPassword,
-		ElasticPasswordRotation:      r.ElasticPassword,
-		KibanaSystemPasswordRotation: r.KibanaSystemPassword,
-		GrafanaAdminPassword:         cfg.Monitoring.Enabled && cfg.Monitoring.Mode == "bundled",
-		ElasticPassword:              cfg.Logging.Enabled,
+		AppSecretKeyRotation:            r.AppSecretKey,
+		GrafanaAdminPasswordRotation:    r.GrafanaAdminPassword,
+		ElasticPasswordRotation:         r.ElasticPassword,
+		KibanaSystemPasswordRotation:    r.KibanaSystemPassword,
+		FluentBitWriterPasswordRotation: r.FluentBitWriterPassword,
+		GrafanaReaderPasswordRotation:   r.GrafanaReaderPassword,
+		GrafanaAdminPassword:            runsGrafana(cfg),
+		ElasticPassword:                 cfg.Logging.Enabled,
+		GrafanaReaderPassword:           runsGrafana(cfg) && cfg.Logging.Enabled,
 	}
+}
+
+// runsGrafana says the stack deploys Grafana: monitoring in bundled mode (operator mode brings none).
+func runsGrafana(cfg *stacks.Config) bool {
+	return cfg.Monitoring.Enabled && cfg.Monitoring.Mode == "bundled"
 }
 
 func appArgs(cfg *stacks.Config, generated *secrets.Secrets) *app.AppArgs {

@@ -86,9 +86,9 @@ func TestEnvironmentsDiffer(t *testing.T) {
 		// dev: monitoring on (Grafana password), logging off; fixed single replica.
 		{"dev", devConfig(t), 0, 0, 2, true, 0},
 		// prod: HPA, PDBs (the app's, Elasticsearch's, Alertmanager's and the metrics adapter's), spread
-		// over zones and nodes; monitoring and logging both on (elastic, kibana_system and the CA seed add
-		// three passwords).
-		{"prod", prodConfig(t), 1, 4, 5, false, 2},
+		// over zones and nodes; monitoring and logging both on (elastic, kibana_system, fluentbit_writer,
+		// grafana_reader and the CA seed add five passwords).
+		{"prod", prodConfig(t), 1, 4, 7, false, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.stack, func(t *testing.T) {

@@ -262,6 +262,11 @@ type SecretRotation struct {
 	// KibanaSystemPassword is Kibana's own Elasticsearch user (kibana_system); the logging setup Job
 	// sets it again whenever it changes.
 	KibanaSystemPassword string `json:"kibanaSystemPassword"`
+	// FluentBitWriterPassword is Fluent Bit's Elasticsearch user (fluentbit_writer), generated with
+	// logging; GrafanaReaderPassword is Grafana's (grafana_reader), generated with both monitoring and
+	// logging. The setup Job sets either again whenever it changes.
+	FluentBitWriterPassword string `json:"fluentBitWriterPassword"`
+	GrafanaReaderPassword   string `json:"grafanaReaderPassword"`
 }
 
 // Monitoring configures the monitoring stack (Prometheus, Alertmanager, Grafana).

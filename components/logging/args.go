@@ -35,11 +35,18 @@ type LoggingArgs struct {
 	FluentBit     FluentBit
 	Kibana        Kibana
 
-	// ElasticPassword is the `elastic` superuser's password; KibanaSystemPassword the `kibana_system`
-	// user's; CASeed derives the certificate authority and keys of Elasticsearch's TLS. All secrets.
-	ElasticPassword      pulumi.StringInput
-	KibanaSystemPassword pulumi.StringInput
-	CASeed               pulumi.StringInput
+	// ElasticPassword is the `elastic` superuser's password, which only the setup Job and the readiness
+	// probe use; KibanaSystemPassword the `kibana_system` user's; FluentBitWriterPassword the
+	// `fluentbit_writer` user's, which may only append to the data stream; CASeed derives the
+	// certificate authority and keys of Elasticsearch's TLS. All secrets.
+	ElasticPassword         pulumi.StringInput
+	KibanaSystemPassword    pulumi.StringInput
+	FluentBitWriterPassword pulumi.StringInput
+	CASeed                  pulumi.StringInput
+
+	// Grafana, when set, gets the read-only `grafana_reader` user and may reach Elasticsearch's client
+	// port. Nil without Grafana.
+	Grafana *GrafanaReader
 
 	// IngressControllerNamespace may reach Kibana when it has an ingress; MonitoringNamespace may
 	// scrape Fluent Bit's metrics. Empty leaves either out.
@@ -78,6 +85,16 @@ type Kibana struct {
 	Resources kube.Resources
 	// Ingress is nil without an ingress.
 	Ingress *Ingress
+}
+
+// GrafanaReader is a Grafana that searches the logs from another namespace.
+type GrafanaReader struct {
+	// Namespace and PodLabels select Grafana's pods, the only ones outside this namespace that may
+	// reach Elasticsearch.
+	Namespace string
+	PodLabels map[string]string
+	// Password is the grafana_reader user's; secret.
+	Password pulumi.StringInput
 }
 
 // Ingress exposes Kibana on Host.
@@ -163,8 +180,11 @@ func (a LoggingArgs) validate() error {
 	if in := a.Kibana.Ingress; in != nil && in.Host == "" {
 		errs = append(errs, errors.New("Kibana.Ingress.Host is required"))
 	}
-	if a.ElasticPassword == nil || a.KibanaSystemPassword == nil || a.CASeed == nil {
-		errs = append(errs, errors.New("ElasticPassword, KibanaSystemPassword and CASeed are required"))
+	if a.ElasticPassword == nil || a.KibanaSystemPassword == nil || a.FluentBitWriterPassword == nil || a.CASeed == nil {
+		errs = append(errs, errors.New("ElasticPassword, KibanaSystemPassword, FluentBitWriterPassword and CASeed are required"))
+	}
+	if g := a.Grafana; g != nil && (g.Namespace == "" || len(g.PodLabels) == 0 || g.Password == nil) {
+		errs = append(errs, errors.New("Grafana needs its Namespace, PodLabels and Password"))
 	}
 	return errors.Join(errs...)
 }

@@ -55,27 +55,36 @@ func JavaOpts(heapMiB int) string {
 	return fmt.Sprintf("-Xms%dm -Xmx%dm", heapMiB, heapMiB)
 }
 
-// credentials is the Secret every client of Elasticsearch reads: passwords and the CA certificate.
+// credentials is the Secret every client of Elasticsearch in this namespace reads: passwords and the
+// CA certificate. ca is the certificate itself, for clients elsewhere.
 type credentials struct {
 	secret *corev1.Secret
 	name   pulumi.StringOutput
+	ca     pulumi.StringOutput
 }
 
 func (b *builder) credentials() (*credentials, error) {
-	ca := b.args.CASeed.ToStringOutput().ApplyT(caCertificate).(pulumi.StringOutput)
+	// The certificate is public; it only reads as secret because the seed it comes from is.
+	ca := pulumi.Unsecret(b.args.CASeed.ToStringOutput().ApplyT(caCertificate)).(pulumi.StringOutput)
+	data := pulumi.StringMap{
+		SecretKeyElasticPassword:         pulumi.ToSecret(b.args.ElasticPassword).(pulumi.StringOutput),
+		SecretKeyKibanaPassword:          pulumi.ToSecret(b.args.KibanaSystemPassword).(pulumi.StringOutput),
+		SecretKeyFluentBitWriterPassword: pulumi.ToSecret(b.args.FluentBitWriterPassword).(pulumi.StringOutput),
+		SecretKeyCA:                      pulumi.ToSecret(ca).(pulumi.StringOutput),
+	}
+	if g := b.args.Grafana; g != nil {
+		// Only the setup Job reads it here; Grafana gets its own copy in its namespace.
+		data[SecretKeyGrafanaReaderPassword] = pulumi.ToSecret(g.Password).(pulumi.StringOutput)
+	}
 	secret, err := corev1.NewSecret(b.ctx, b.name+"-credentials", &corev1.SecretArgs{
-		Metadata: b.meta(partElasticsearch),
-		Type:     pulumi.String("Opaque"),
-		StringData: pulumi.StringMap{
-			SecretKeyElasticPassword: pulumi.ToSecret(b.args.ElasticPassword).(pulumi.StringOutput),
-			SecretKeyKibanaPassword:  pulumi.ToSecret(b.args.KibanaSystemPassword).(pulumi.StringOutput),
-			SecretKeyCA:              pulumi.ToSecret(ca).(pulumi.StringOutput),
-		},
+		Metadata:   b.meta(partElasticsearch),
+		Type:       pulumi.String("Opaque"),
+		StringData: data,
 	}, b.child, b.inNamespace, pulumi.AdditionalSecretOutputs([]string{"data", "stringData"}))
 	if err != nil {
 		return nil, fmt.Errorf("creating credentials secret: %w", err)
 	}
-	return &credentials{secret: secret, name: secret.Metadata.Name().Elem()}, nil
+	return &credentials{secret: secret, name: secret.Metadata.Name().Elem(), ca: ca}, nil
 }
 
 // elasticsearch is what the other parts need to reach the cluster.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
@@ -175,12 +176,13 @@ func NewFluentBitConfig(s FluentBitSettings) FluentBitConfig {
 				SuppressTypeName: "on",
 				// Label keys such as app.kubernetes.io/name would otherwise clash with objects.
 				ReplaceDots: "on",
-				HTTPUser:    "elastic",
-				HTTPPasswd:  "${ELASTIC_PASSWORD}",
-				TLS:         "on",
-				TLSVerify:   "on",
-				TLSCAFile:   fluentBitCertsDir + "/" + SecretKeyCA,
-				TraceError:  "on",
+				// A user that may only append to the data stream, never the superuser.
+				HTTPUser:   UserFluentBitWriter,
+				HTTPPasswd: "${" + envFluentBitWriterPassword + "}",
+				TLS:        "on",
+				TLSVerify:  "on",
+				TLSCAFile:  fluentBitCertsDir + "/" + SecretKeyCA,
+				TraceError: "on",
 				// Retry for as long as the disk buffer lasts: an outage delays logs instead of losing
 				// them until storage.total_limit_size is reached, then the oldest chunks go.
 				RetryLimit:            "no_limits",
@@ -199,7 +201,9 @@ func (c FluentBitConfig) YAML() (string, error) {
 	return string(out), nil
 }
 
-func (b *builder) fluentBit(creds *credentials, es *elasticsearch) error {
+// fluentBit runs the shipper on every node. It starts after the setup Job, which creates its user:
+// before that, every request would be refused and only fill the buffer.
+func (b *builder) fluentBit(creds *credentials, es *elasticsearch, setup *batchv1.Job) error {
 	config, err := NewFluentBitConfig(FluentBitSettings{DataStream: b.args.DataStream, BufferLimit: b.args.FluentBit.BufferLimit}).YAML()
 	if err != nil {
 		return err
@@ -232,8 +236,8 @@ func (b *builder) fluentBit(creds *credentials, es *elasticsearch) error {
 		},
 		Env: corev1.EnvVarArray{
 			corev1.EnvVarArgs{Name: pulumi.String("ES_HOST"), Value: es.host},
-			corev1.EnvVarArgs{Name: pulumi.String("ELASTIC_PASSWORD"), ValueFrom: &corev1.EnvVarSourceArgs{
-				SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: creds.secret.Metadata.Name(), Key: pulumi.String(SecretKeyElasticPassword)},
+			corev1.EnvVarArgs{Name: pulumi.String(envFluentBitWriterPassword), ValueFrom: &corev1.EnvVarSourceArgs{
+				SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: creds.secret.Metadata.Name(), Key: pulumi.String(SecretKeyFluentBitWriterPassword)},
 			}},
 		},
 		Resources:      b.args.FluentBit.Resources.Args(),
@@ -263,8 +267,10 @@ func (b *builder) fluentBit(creds *credentials, es *elasticsearch) error {
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
 					Labels: kube.StringMap(b.labels(partFluentBit)),
-					// A new configuration restarts the pods; Fluent Bit does not reload on its own.
-					Annotations: pulumi.StringMap{AnnotationChecksum: kube.Checksum(data)},
+					// A new configuration or password restarts the pods; Fluent Bit does not reload on its own.
+					Annotations: pulumi.StringMap{AnnotationChecksum: kube.Checksum(data, pulumi.StringMap{
+						"writer": pulumi.ToSecret(b.args.FluentBitWriterPassword).(pulumi.StringOutput),
+					})},
 				},
 				Spec: &corev1.PodSpecArgs{
 					ServiceAccountName: sa.Metadata.Name(),
@@ -287,7 +293,7 @@ func (b *builder) fluentBit(creds *credentials, es *elasticsearch) error {
 				},
 			},
 		},
-	}, b.child, b.inNamespace)
+	}, b.child, b.inNamespace, pulumi.DependsOn([]pulumi.Resource{setup}))
 	if err != nil {
 		return fmt.Errorf("creating fluent bit daemonset: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 )
 
@@ -105,8 +106,8 @@ func TestFluentBitConfigStructure(t *testing.T) {
 		{"data stream", es["index"], "nexios-logs"},
 		{"data streams take create", es["write_operation"], "create"},
 		{"ES 8 has no types", es["suppress_type_name"], "on"},
-		{"auth user", es["http_user"], "elastic"},
-		{"password from the environment", es["http_passwd"], "${ELASTIC_PASSWORD}"},
+		{"the writer user, never the superuser", es["http_user"], "fluentbit_writer"},
+		{"password from the environment", es["http_passwd"], "${FLUENT_BIT_WRITER_PASSWORD}"},
 		{"TLS", es["tls"], "on"},
 		{"TLS verified", es["tls.verify"], "on"},
 		{"TLS CA", es["tls.ca_file"], fluentBitCertsDir + "/ca.crt"},
@@ -146,8 +147,14 @@ func TestFluentBitDaemonSet(t *testing.T) {
 		t.Errorf("args %q", got)
 	}
 	e := env(ds, c)
-	if e["ELASTIC_PASSWORD"] != "secret:"+SecretKeyElasticPassword || !strings.HasSuffix(e["ES_HOST"], ".logging.svc.cluster.local") {
+	if e["FLUENT_BIT_WRITER_PASSWORD"] != "secret:"+SecretKeyFluentBitWriterPassword || !strings.HasSuffix(e["ES_HOST"], ".logging.svc.cluster.local") {
 		t.Errorf("env %v", e)
+	}
+	if _, superuser := e["ELASTIC_PASSWORD"]; superuser {
+		t.Error("Fluent Bit gets the elastic superuser's password")
+	}
+	if got := ds.String(c + ".env[1].valueFrom.secretKeyRef.name"); got != "logs-credentials-abc123" {
+		t.Errorf("writer password from %q, want the credentials Secret", got)
 	}
 	hostPaths := map[string]string{}
 	for i := 0; i < ds.Len(spec+".volumes"); i++ {
@@ -167,6 +174,13 @@ func TestFluentBitDaemonSet(t *testing.T) {
 	}
 	if ds.String(`spec.template.metadata.annotations["checksum/config"]`) == "" {
 		t.Error("no config checksum: a new configuration would not restart the pods")
+	}
+	rotated := devArgs()
+	rotated.FluentBitWriterPassword = pulumi.ToSecret(pulumi.String("writer-pw-2")).(pulumi.StringOutput)
+	m2, _ := deploy(t, rotated)
+	if m2.Find(t, tDaemonSet, "logs-fluent-bit").String(`spec.template.metadata.annotations["checksum/config"]`) ==
+		ds.String(`spec.template.metadata.annotations["checksum/config"]`) {
+		t.Error("a new writer password does not restart Fluent Bit")
 	}
 
 	role := m.Find(t, tClusterRole, "logs-fluent-bit")

@@ -96,11 +96,12 @@ func IndexTemplate(dataStream string, esReplicas int) ([]byte, error) {
 	return json.MarshalIndent(template, "", "  ")
 }
 
-// setupScript applies the policy and template and sets kibana_system's password, each request retried
-// until Elasticsearch answers. Every request is idempotent, so a re-run converges to the same state.
-// Credentials reach curl through a config file on a memory volume, never its command line.
-func setupScript(dataStream string) string {
-	return fmt.Sprintf(`set -eu
+// setupScript applies the policy and template, sets kibana_system's password and creates Fluent Bit's
+// writer (and, for Grafana, the reader) user, each request retried until Elasticsearch answers. Every
+// request is idempotent, so a re-run converges to the same state. Credentials reach curl through a
+// config file on a memory volume or on stdin, never its command line.
+func setupScript(dataStream string, grafana bool) string {
+	script := fmt.Sprintf(`set -eu
 umask 077
 printf 'user = "elastic:%%s"\n' "$ELASTIC_PASSWORD" > /tmp/auth
 request() {
@@ -114,9 +115,20 @@ request PUT '/_ilm/policy/%[1]s' @%[5]s/%[6]s
 request PUT '/_index_template/%[1]s' @%[5]s/%[7]s
 printf '{"password":"%%s"}' "$KIBANA_SYSTEM_PASSWORD" | request POST /_security/user/kibana_system/_password @-
 `, dataStream, setupRetries, setupRetryDelaySecs, setupCertsDir, setupDir, fileILMPolicy, fileIndexTemplate)
+	script += userScript(UserFluentBitWriter, roleLogsWriter, fileWriterRole, envFluentBitWriterPassword)
+	if grafana {
+		script += userScript(UserGrafanaReader, roleLogsReader, fileReaderRole, envGrafanaReaderPassword)
+	}
+	return script
 }
 
-// setupJob applies the index lifecycle and Kibana's password. A Job's pod template is immutable, so
+// The setup Job's environment variables holding the new users' passwords.
+const (
+	envFluentBitWriterPassword = "FLUENT_BIT_WRITER_PASSWORD"
+	envGrafanaReaderPassword   = "GRAFANA_READER_PASSWORD"
+)
+
+// setupJob applies the index lifecycle, Kibana's password and the clients' users. A Job's pod template is immutable, so
 // the provider replaces the Job whenever the template changes; the checksum annotation over the
 // policy, template, script and passwords makes every such change a template change, and the
 // generated name lets the new Job be created before the old one is deleted. No
@@ -130,10 +142,29 @@ func (b *builder) setupJob(creds *credentials, es *elasticsearch) (*batchv1.Job,
 	if err != nil {
 		return nil, err
 	}
+	writerRole, err := WriterRole(b.args.DataStream)
+	if err != nil {
+		return nil, err
+	}
+	grafana := b.args.Grafana != nil
 	data := pulumi.StringMap{
 		fileILMPolicy:     pulumi.String(policy),
 		fileIndexTemplate: pulumi.String(template),
-		fileSetupScript:   pulumi.String(setupScript(b.args.DataStream)),
+		fileWriterRole:    pulumi.String(writerRole),
+		fileSetupScript:   pulumi.String(setupScript(b.args.DataStream, grafana)),
+	}
+	passwords := pulumi.StringMap{
+		"elastic": pulumi.ToSecret(b.args.ElasticPassword).(pulumi.StringOutput),
+		"kibana":  pulumi.ToSecret(b.args.KibanaSystemPassword).(pulumi.StringOutput),
+		"writer":  pulumi.ToSecret(b.args.FluentBitWriterPassword).(pulumi.StringOutput),
+	}
+	if grafana {
+		readerRole, err := ReaderRole(b.args.DataStream)
+		if err != nil {
+			return nil, err
+		}
+		data[fileReaderRole] = pulumi.String(readerRole)
+		passwords["reader"] = pulumi.ToSecret(b.args.Grafana.Password).(pulumi.StringOutput)
 	}
 	cm, err := corev1.NewConfigMap(b.ctx, b.name+"-setup", &corev1.ConfigMapArgs{
 		Metadata: b.meta(partSetup),
@@ -142,25 +173,27 @@ func (b *builder) setupJob(creds *credentials, es *elasticsearch) (*batchv1.Job,
 	if err != nil {
 		return nil, fmt.Errorf("creating setup config map: %w", err)
 	}
-	checksum := kube.Checksum(data, pulumi.StringMap{
-		"elastic": pulumi.ToSecret(b.args.ElasticPassword).(pulumi.StringOutput),
-		"kibana":  pulumi.ToSecret(b.args.KibanaSystemPassword).(pulumi.StringOutput),
-	})
+	checksum := kube.Checksum(data, passwords)
 	fromSecret := func(name, key string) corev1.EnvVarArgs {
 		return corev1.EnvVarArgs{Name: pulumi.String(name), ValueFrom: &corev1.EnvVarSourceArgs{
 			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: creds.secret.Metadata.Name(), Key: pulumi.String(key)},
 		}}
+	}
+	env := corev1.EnvVarArray{
+		corev1.EnvVarArgs{Name: pulumi.String("ES_URL"), Value: es.url},
+		fromSecret("ELASTIC_PASSWORD", SecretKeyElasticPassword),
+		fromSecret("KIBANA_SYSTEM_PASSWORD", SecretKeyKibanaPassword),
+		fromSecret(envFluentBitWriterPassword, SecretKeyFluentBitWriterPassword),
+	}
+	if grafana {
+		env = append(env, fromSecret(envGrafanaReaderPassword, SecretKeyGrafanaReaderPassword))
 	}
 	container := corev1.ContainerArgs{
 		Name:            pulumi.String("setup"),
 		Image:           pulumi.String(SetupImage),
 		ImagePullPolicy: pulumi.String("IfNotPresent"),
 		Command:         pulumi.StringArray{pulumi.String("sh"), pulumi.String(setupDir + "/" + fileSetupScript)},
-		Env: corev1.EnvVarArray{
-			corev1.EnvVarArgs{Name: pulumi.String("ES_URL"), Value: es.url},
-			fromSecret("ELASTIC_PASSWORD", SecretKeyElasticPassword),
-			fromSecret("KIBANA_SYSTEM_PASSWORD", SecretKeyKibanaPassword),
-		},
+		Env:             env,
 		Resources:       initResources.Args(),
 		SecurityContext: kube.RestrictedContainerSecurityContext(),
 		VolumeMounts: corev1.VolumeMountArray{

@@ -27,6 +27,9 @@ type Logging struct {
 	// CredentialsSecret names the Secret holding the elastic and kibana_system passwords and the CA
 	// certificate (`ca.crt`) that clients verify Elasticsearch with; never its values.
 	CredentialsSecret pulumi.StringOutput `pulumi:"credentialsSecret"`
+	// CACertificate is the PEM of the CA that Elasticsearch's certificate comes from, for clients in
+	// other namespaces. Public: it is not a secret output.
+	CACertificate pulumi.StringOutput `pulumi:"caCertificate"`
 	// KibanaURL is Kibana's in-cluster URL; PublicKibanaURL its ingress URL, empty without one.
 	KibanaURL       pulumi.StringOutput `pulumi:"kibanaUrl"`
 	PublicKibanaURL pulumi.StringOutput `pulumi:"publicKibanaUrl"`
@@ -58,6 +61,7 @@ func NewLogging(ctx *pulumi.Context, name string, args *LoggingArgs, opts ...pul
 		"elasticsearchUrl":     l.ElasticsearchURL,
 		"elasticsearchService": l.ElasticsearchService,
 		"credentialsSecret":    l.CredentialsSecret,
+		"caCertificate":        l.CACertificate,
 		"kibanaUrl":            l.KibanaURL,
 		"publicKibanaUrl":      l.PublicKibanaURL,
 		"dataStream":           l.DataStream,
@@ -95,7 +99,7 @@ func (b *builder) build(l *Logging) error {
 	if err != nil {
 		return err
 	}
-	if err := b.fluentBit(creds, es); err != nil {
+	if err := b.fluentBit(creds, es, setup); err != nil {
 		return err
 	}
 	kibana, err := b.kibana(creds, es, setup)
@@ -110,6 +114,7 @@ func (b *builder) build(l *Logging) error {
 	l.ElasticsearchService = es.clientName
 	l.ElasticsearchURL = es.url
 	l.CredentialsSecret = creds.name
+	l.CACertificate = creds.ca
 	l.KibanaURL = kibana.url
 	l.PublicKibanaURL = kibana.publicURL
 	l.DataStream = pulumi.String(b.args.DataStream).ToStringOutput()

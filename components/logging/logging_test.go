@@ -29,6 +29,8 @@ const (
 
 	elasticPassword = "elastic-pw-1"
 	kibanaPassword  = "kibana-pw-1"
+	writerPassword  = "writer-pw-1"
+	readerPassword  = "reader-pw-1"
 	caSeed          = "seed-0123456789"
 )
 
@@ -46,10 +48,11 @@ func devArgs() LoggingArgs {
 				Limits:   kube.ResourceList{CPU: "1", Memory: "1Gi"},
 			},
 		},
-		Kibana:               Kibana{Replicas: 1},
-		ElasticPassword:      pulumi.ToSecret(pulumi.String(elasticPassword)).(pulumi.StringOutput),
-		KibanaSystemPassword: pulumi.ToSecret(pulumi.String(kibanaPassword)).(pulumi.StringOutput),
-		CASeed:               pulumi.ToSecret(pulumi.String(caSeed)).(pulumi.StringOutput),
+		Kibana:                  Kibana{Replicas: 1},
+		ElasticPassword:         pulumi.ToSecret(pulumi.String(elasticPassword)).(pulumi.StringOutput),
+		KibanaSystemPassword:    pulumi.ToSecret(pulumi.String(kibanaPassword)).(pulumi.StringOutput),
+		FluentBitWriterPassword: pulumi.ToSecret(pulumi.String(writerPassword)).(pulumi.StringOutput),
+		CASeed:                  pulumi.ToSecret(pulumi.String(caSeed)).(pulumi.StringOutput),
 	}
 }
 
@@ -70,6 +73,11 @@ func prodArgs() LoggingArgs {
 	a.Kibana = Kibana{Replicas: 2, Ingress: &Ingress{Host: "logs.example.com", TLSSecretName: "logs-tls"}}
 	a.IngressControllerNamespace = "ingress-nginx"
 	a.MonitoringNamespace = "monitoring"
+	a.Grafana = &GrafanaReader{
+		Namespace: "monitoring",
+		PodLabels: map[string]string{kube.LabelName: "grafana", kube.LabelInstance: "mon"},
+		Password:  pulumi.ToSecret(pulumi.String(readerPassword)).(pulumi.StringOutput),
+	}
 	return a
 }
 
@@ -114,6 +122,13 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		{"bad buffer limit", func(a *LoggingArgs) { a.FluentBit.BufferLimit = "2 gigs" }, "BufferLimit"},
 		{"ingress without host", func(a *LoggingArgs) { a.Kibana.Ingress = &Ingress{} }, "Kibana.Ingress.Host"},
 		{"no secrets", func(a *LoggingArgs) { a.CASeed = nil }, "CASeed"},
+		{"no writer password", func(a *LoggingArgs) { a.FluentBitWriterPassword = nil }, "FluentBitWriterPassword"},
+		{"grafana without a password", func(a *LoggingArgs) {
+			a.Grafana = &GrafanaReader{Namespace: "monitoring", PodLabels: map[string]string{"a": "b"}}
+		}, "Grafana needs"},
+		{"grafana without pods", func(a *LoggingArgs) {
+			a.Grafana = &GrafanaReader{Namespace: "monitoring", Password: pulumi.String("x")}
+		}, "Grafana needs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

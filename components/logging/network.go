@@ -10,9 +10,10 @@ import (
 	"github.com/nexios-labs/nexios-k8s/components/kube"
 )
 
-// networkPolicies deny all ingress in the namespace, then allow exactly: Fluent Bit, Kibana and the
-// setup Job to Elasticsearch's client port; Elasticsearch nodes to each other's transport port; the
-// ingress controller to Kibana (with an ingress); monitoring to Fluent Bit's metrics.
+// networkPolicies deny all ingress in the namespace, then allow exactly: Fluent Bit, Kibana, the setup
+// Job and Grafana's pods in the monitoring namespace (with Grafana) to Elasticsearch's client port;
+// Elasticsearch nodes to each other's transport port; the ingress controller to Kibana (with an
+// ingress); monitoring to Fluent Bit's metrics.
 func (b *builder) networkPolicies() error {
 	pods := func(part string) networkingv1.NetworkPolicyPeerArgs {
 		return networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(part))}}
@@ -33,14 +34,19 @@ func (b *builder) networkPolicies() error {
 	selecting := func(part string) *metav1.LabelSelectorArgs {
 		return &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(part))}
 	}
+	clients := networkingv1.NetworkPolicyPeerArray{pods(partFluentBit), pods(partKibana), pods(partSetup)}
+	if g := b.args.Grafana; g != nil {
+		// Both selectors in one peer: Grafana's pods, and only in its namespace.
+		clients = append(clients, networkingv1.NetworkPolicyPeerArgs{
+			NamespaceSelector: namespace(g.Namespace).NamespaceSelector,
+			PodSelector:       &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(g.PodLabels)},
+		})
+	}
 	policies := []policy{
 		// No rules: nothing may connect to any pod here unless a policy below allows it.
 		{"deny-all", &metav1.LabelSelectorArgs{}, networkingv1.NetworkPolicyIngressRuleArray{}},
 		{"elasticsearch", selecting(partElasticsearch), networkingv1.NetworkPolicyIngressRuleArray{
-			networkingv1.NetworkPolicyIngressRuleArgs{
-				From:  networkingv1.NetworkPolicyPeerArray{pods(partFluentBit), pods(partKibana), pods(partSetup)},
-				Ports: port(esHTTPPort),
-			},
+			networkingv1.NetworkPolicyIngressRuleArgs{From: clients, Ports: port(esHTTPPort)},
 			networkingv1.NetworkPolicyIngressRuleArgs{
 				From:  networkingv1.NetworkPolicyPeerArray{pods(partElasticsearch)},
 				Ports: port(esTransportPort),

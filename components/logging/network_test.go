@@ -13,9 +13,10 @@ func TestNetworkPolicies(t *testing.T) {
 		name     string
 		args     LoggingArgs
 		policies []string
+		grafana  bool
 	}{
-		{"dev: no ingress, no monitoring", devArgs(), []string{"logs-netpol-deny-all", "logs-netpol-elasticsearch"}},
-		{"prod", prodArgs(), []string{"logs-netpol-deny-all", "logs-netpol-elasticsearch", "logs-netpol-fluent-bit", "logs-netpol-kibana"}},
+		{"dev: no ingress, no monitoring", devArgs(), []string{"logs-netpol-deny-all", "logs-netpol-elasticsearch"}, false},
+		{"prod", prodArgs(), []string{"logs-netpol-deny-all", "logs-netpol-elasticsearch", "logs-netpol-fluent-bit", "logs-netpol-kibana"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,8 +41,27 @@ func TestNetworkPolicies(t *testing.T) {
 			for i := 0; i < es.Len(client+".from"); i++ {
 				from = append(from, es.String(client+".from["+strconv.Itoa(i)+`].podSelector.matchLabels["`+kube.LabelName+`"]`))
 			}
-			if !slices.Equal(from, []string{partFluentBit, partKibana, partSetup}) {
-				t.Errorf("client port open to %v, want only Fluent Bit, Kibana and the setup Job", from)
+			want := []string{partFluentBit, partKibana, partSetup}
+			if tt.grafana {
+				want = append(want, "grafana")
+			}
+			if !slices.Equal(from, want) {
+				t.Errorf("client port open to %v, want only %v", from, want)
+			}
+			for i := range 3 {
+				if es.Len(client+".from["+strconv.Itoa(i)+"].namespaceSelector") != 0 {
+					t.Errorf("peer %d reaches in from another namespace", i)
+				}
+			}
+			if tt.grafana {
+				// One peer with both selectors: Grafana's pods, in the monitoring namespace only.
+				g := client + ".from[3]"
+				if got := es.String(g + `.namespaceSelector.matchLabels["` + kube.LabelNamespaceName + `"]`); got != "monitoring" {
+					t.Errorf("Grafana's peer namespace = %q, want monitoring", got)
+				}
+				if got := es.String(g + `.podSelector.matchLabels["` + kube.LabelInstance + `"]`); got != "mon" || es.Len(g+".podSelector.matchLabels") != 2 {
+					t.Errorf("Grafana's peer pods = %v, want the given selector", es.String(g+".podSelector"))
+				}
 			}
 			if es.Number("spec.ingress[1].ports[0].port") != esTransportPort ||
 				es.String(`spec.ingress[1].from[0].podSelector.matchLabels["`+kube.LabelName+`"]`) != partElasticsearch {

@@ -102,9 +102,14 @@ type Grafana struct {
 	// AdminPassword is required in bundled mode; it is stored in a Secret.
 	AdminPassword pulumi.StringInput
 	// ElasticsearchURL adds an Elasticsearch datasource for the logs, on ElasticsearchIndex (an index
-	// pattern or data stream); nil means none.
-	ElasticsearchURL   pulumi.StringInput
-	ElasticsearchIndex pulumi.StringInput
+	// pattern or data stream); nil means none. Grafana logs in as ElasticsearchUser with
+	// ElasticsearchPassword (secret, kept in a Secret) and trusts ElasticsearchCA (a PEM certificate,
+	// public), all required with a URL.
+	ElasticsearchURL      pulumi.StringInput
+	ElasticsearchIndex    pulumi.StringInput
+	ElasticsearchUser     string
+	ElasticsearchPassword pulumi.StringInput
+	ElasticsearchCA       pulumi.StringInput
 	// IngressHost publishes Grafana through an Ingress of IngressClassName; empty keeps it internal.
 	IngressHost      string
 	IngressClassName string
@@ -230,8 +235,9 @@ func (a MonitoringArgs) validate() error {
 	if a.Mode == Bundled && a.Grafana.AdminPassword == nil {
 		add("grafana: the admin password is required in bundled mode")
 	}
-	if (a.Grafana.ElasticsearchURL == nil) != (a.Grafana.ElasticsearchIndex == nil) {
-		add("grafana: the Elasticsearch URL and index come together")
+	if g := a.Grafana; (g.ElasticsearchURL == nil) != (g.ElasticsearchIndex == nil) ||
+		(g.ElasticsearchURL != nil && (g.ElasticsearchUser == "" || g.ElasticsearchPassword == nil || g.ElasticsearchCA == nil)) {
+		add("grafana: the Elasticsearch URL, index, user, password and CA certificate come together")
 	}
 	for _, w := range []struct {
 		what string

@@ -13,14 +13,23 @@ import (
 	"github.com/nexios-labs/nexios-k8s/components/kube"
 )
 
-// Where Grafana reads its provisioning and dashboards, and the Secret key of its admin password.
+// Where Grafana reads its provisioning and dashboards, the Secret keys of its admin password and of its
+// Elasticsearch user's, and the environment variable that carries the latter into the provisioning file.
 const (
 	grafanaProvisioningDir = "/etc/grafana/provisioning"
 	grafanaDashboardsDir   = "/etc/grafana/dashboards"
 	grafanaDataDir         = "/var/lib/grafana"
 	grafanaPasswordKey     = "admin-password"
+	grafanaESPasswordKey   = "elasticsearch-password"
+	grafanaESPasswordEnv   = "ELASTICSEARCH_PASSWORD"
 	grafanaServicePort     = 80
 )
+
+// GrafanaPodSelector is the label set of the Grafana pods of the monitoring component named name, for
+// policies elsewhere (the logging namespace's) that admit only Grafana.
+func GrafanaPodSelector(name string) map[string]string {
+	return kube.SelectorLabels(nameGrafana, name)
+}
 
 type datasourceFile struct {
 	APIVersion  int          `yaml:"apiVersion"`
@@ -28,19 +37,32 @@ type datasourceFile struct {
 }
 
 type datasource struct {
-	Name      string         `yaml:"name"`
-	UID       string         `yaml:"uid"`
-	Type      string         `yaml:"type"`
-	Access    string         `yaml:"access"`
-	URL       string         `yaml:"url"`
-	IsDefault bool           `yaml:"isDefault"`
-	Editable  bool           `yaml:"editable"`
-	JSONData  map[string]any `yaml:"jsonData,omitempty"`
+	Name           string            `yaml:"name"`
+	UID            string            `yaml:"uid"`
+	Type           string            `yaml:"type"`
+	Access         string            `yaml:"access"`
+	URL            string            `yaml:"url"`
+	IsDefault      bool              `yaml:"isDefault"`
+	Editable       bool              `yaml:"editable"`
+	BasicAuth      bool              `yaml:"basicAuth,omitempty"`
+	BasicAuthUser  string            `yaml:"basicAuthUser,omitempty"`
+	JSONData       map[string]any    `yaml:"jsonData,omitempty"`
+	SecureJSONData map[string]string `yaml:"secureJsonData,omitempty"`
 }
 
-// GrafanaDatasources renders the datasource provisioning file: Prometheus, and Elasticsearch over
-// elasticsearchIndex when elasticsearchURL is not empty.
-func GrafanaDatasources(prometheusURL, elasticsearchURL, elasticsearchIndex string) (string, error) {
+// LogsDatasource is what the Elasticsearch datasource needs, except the password: Grafana reads that
+// from its environment, so the provisioning file (a ConfigMap) holds no secret.
+type LogsDatasource struct {
+	URL   string
+	Index string
+	User  string
+	// CACertificate is the PEM of the CA that Elasticsearch's certificate comes from.
+	CACertificate string
+}
+
+// GrafanaDatasources renders the datasource provisioning file: Prometheus, and Elasticsearch when logs
+// is not nil.
+func GrafanaDatasources(prometheusURL string, logs *LogsDatasource) (string, error) {
 	if prometheusURL == "" {
 		return "", fmt.Errorf("grafana datasources: the Prometheus URL is required")
 	}
@@ -49,11 +71,22 @@ func GrafanaDatasources(prometheusURL, elasticsearchURL, elasticsearchIndex stri
 		URL: prometheusURL, IsDefault: true,
 		JSONData: map[string]any{"timeInterval": scrapeInterval},
 	}}}
-	if elasticsearchURL != "" {
+	if logs != nil {
+		if logs.URL == "" || logs.User == "" || logs.CACertificate == "" {
+			return "", fmt.Errorf("grafana datasources: Elasticsearch needs its URL, user and CA certificate")
+		}
 		f.Datasources = append(f.Datasources, datasource{
 			Name: "Elasticsearch", UID: elasticsearchDatasourceUID, Type: "elasticsearch", Access: "proxy",
-			URL:      elasticsearchURL,
-			JSONData: map[string]any{"index": elasticsearchIndex, "timeField": "@timestamp"},
+			URL:           logs.URL,
+			BasicAuth:     true,
+			BasicAuthUser: logs.User,
+			// Elasticsearch serves HTTPS with the logging stack's own CA: trust exactly that one.
+			JSONData: map[string]any{"index": logs.Index, "timeField": "@timestamp", "tlsAuthWithCACert": true},
+			SecureJSONData: map[string]string{
+				// Grafana expands ${VAR} in provisioning files from its environment when it loads them.
+				"basicAuthPassword": "${" + grafanaESPasswordEnv + "}",
+				"tlsCACert":         logs.CACertificate,
+			},
 		})
 	}
 	out, err := yaml.Marshal(f)
@@ -80,15 +113,16 @@ providers:
 func (b *builder) grafana(prometheusURL pulumi.StringOutput) (pulumi.StringOutput, pulumi.StringOutput, error) {
 	g := b.args.Grafana
 	none := pulumi.String("").ToStringOutput()
-	es, index := pulumi.StringInput(pulumi.String("")), pulumi.StringInput(pulumi.String(""))
+	inputs := []any{prometheusURL}
 	if g.ElasticsearchURL != nil {
-		es = g.ElasticsearchURL
+		inputs = append(inputs, g.ElasticsearchURL, g.ElasticsearchIndex, g.ElasticsearchCA)
 	}
-	if g.ElasticsearchIndex != nil {
-		index = g.ElasticsearchIndex
-	}
-	datasources := pulumi.All(prometheusURL, es, index).ApplyT(func(v []any) (string, error) {
-		return GrafanaDatasources(v[0].(string), v[1].(string), v[2].(string))
+	datasources := pulumi.All(inputs...).ApplyT(func(v []any) (string, error) {
+		var logs *LogsDatasource
+		if len(v) > 1 {
+			logs = &LogsDatasource{URL: v[1].(string), Index: v[2].(string), User: g.ElasticsearchUser, CACertificate: v[3].(string)}
+		}
+		return GrafanaDatasources(v[0].(string), logs)
 	}).(pulumi.StringOutput)
 	dashboards := pulumi.All(b.appScrape(), b.args.App.Deployment).ApplyT(func(v []any) (map[string]string, error) {
 		app := v[0].(AppScrape)
@@ -129,6 +163,28 @@ func (b *builder) grafana(prometheusURL pulumi.StringOutput) (pulumi.StringOutpu
 	if err != nil {
 		return none, none, fmt.Errorf("creating grafana admin secret: %w", err)
 	}
+	// Everything the pod reads at start: a change to any of it rolls the pod.
+	checksummed := []pulumi.StringMapInput{provisioning, dashboards, secretData}
+	var esEnv corev1.EnvVarArray
+	if g.ElasticsearchURL != nil {
+		// Its own Secret: the admin password is for people, this one only for the datasource.
+		esData := pulumi.StringMap{grafanaESPasswordKey: pulumi.ToSecret(g.ElasticsearchPassword).(pulumi.StringOutput)}
+		esSecret, err := corev1.NewSecret(b.ctx, b.name+"-grafana-elasticsearch", &corev1.SecretArgs{
+			Metadata:   b.meta(nameGrafana),
+			Type:       pulumi.String("Opaque"),
+			StringData: esData,
+		}, b.child, b.inNamespace, pulumi.AdditionalSecretOutputs([]string{"data", "stringData"}))
+		if err != nil {
+			return none, none, fmt.Errorf("creating grafana elasticsearch secret: %w", err)
+		}
+		checksummed = append(checksummed, esData)
+		esEnv = corev1.EnvVarArray{corev1.EnvVarArgs{
+			Name: pulumi.String(grafanaESPasswordEnv),
+			ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
+				Name: esSecret.Metadata.Name(), Key: pulumi.String(grafanaESPasswordKey),
+			}},
+		}}
+	}
 	sa, err := b.serviceAccount(nameGrafana, false)
 	if err != nil {
 		return none, none, err
@@ -151,6 +207,7 @@ func (b *builder) grafana(prometheusURL pulumi.StringOutput) (pulumi.StringOutpu
 		corev1.EnvVarArgs{Name: pulumi.String("GF_ANALYTICS_CHECK_FOR_UPDATES"), Value: pulumi.String("false")},
 		corev1.EnvVarArgs{Name: pulumi.String("GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES"), Value: pulumi.String("false")},
 	}
+	env = append(env, esEnv...)
 	if g.IngressHost != "" {
 		env = append(env, corev1.EnvVarArgs{Name: pulumi.String("GF_SERVER_ROOT_URL"), Value: pulumi.String("http://" + g.IngressHost)})
 	}
@@ -181,7 +238,7 @@ func (b *builder) grafana(prometheusURL pulumi.StringOutput) (pulumi.StringOutpu
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas: pulumi.Int(1),
 			Selector: &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(nameGrafana))},
-			Template: b.podTemplate(nameGrafana, sa, false, kube.Checksum(provisioning, dashboards, secretData), &corev1.PodSpecArgs{
+			Template: b.podTemplate(nameGrafana, sa, false, kube.Checksum(checksummed...), &corev1.PodSpecArgs{
 				Containers: corev1.ContainerArray{container},
 				Volumes: corev1.VolumeArray{
 					corev1.VolumeArgs{Name: pulumi.String("provisioning"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: provisioningMap.Metadata.Name()}},

@@ -80,8 +80,17 @@ func prodArgs() MonitoringArgs {
 	a.Grafana.IngressHost = "grafana.example.com"
 	a.Grafana.ElasticsearchURL = pulumi.String("https://elasticsearch.logging.svc.cluster.local:9200")
 	a.Grafana.ElasticsearchIndex = pulumi.String("logs-nexios-prod")
+	a.Grafana.ElasticsearchUser = "grafana_reader"
+	a.Grafana.ElasticsearchPassword = pulumi.ToSecret(pulumi.String(esReaderPassword)).(pulumi.StringOutput)
+	a.Grafana.ElasticsearchCA = pulumi.String(esCA)
 	return a
 }
+
+// The Elasticsearch reader's password and a stand-in for the logging stack's CA certificate.
+const (
+	esReaderPassword = "es-reader-s3cr3t"
+	esCA             = "-----BEGIN CERTIFICATE-----\nMIIBlogging\n-----END CERTIFICATE-----\n"
+)
 
 func deploy(t *testing.T, args MonitoringArgs) (*mocktest.Mocks, *Monitoring) {
 	t.Helper()

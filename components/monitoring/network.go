@@ -13,7 +13,8 @@ import (
 // networkPolicies deny all ingress to the monitoring namespace, then admit each workload's callers:
 // only Prometheus reaches the metrics ports, only Grafana and the adapter reach Prometheus, only
 // Prometheus reaches Alertmanager (whose replicas also reach each other), and Grafana is reachable from
-// the ingress controller when it has an ingress. Egress stays open: Prometheus scrapes the whole cluster.
+// the ingress controller when it has an ingress. Egress stays open: Prometheus scrapes the whole cluster,
+// and Grafana queries Elasticsearch in the logging namespace, whose own policy admits only Grafana's pods.
 func (b *builder) networkPolicies() error {
 	_, err := networkingv1.NewNetworkPolicy(b.ctx, b.name+"-default-deny", &networkingv1.NetworkPolicyArgs{
 		Metadata: b.meta("monitoring"),

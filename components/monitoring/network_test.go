@@ -28,3 +28,17 @@ func TestNetworkPolicies(t *testing.T) {
 		t.Errorf("Grafana without an ingress admits %d rules, want Prometheus' only", n)
 	}
 }
+
+// Grafana reaches Elasticsearch in the logging namespace: no policy here may restrict egress (the
+// logging namespace's policy is what limits who reaches Elasticsearch).
+func TestNetworkPoliciesLeaveEgressOpen(t *testing.T) {
+	m, _ := deploy(t, prodArgs())
+	for _, p := range m.OfType(tNetPol) {
+		if n := p.Len("spec.policyTypes"); n != 1 || p.String("spec.policyTypes[0]") != "Ingress" {
+			t.Errorf("%s has %d policy types (first %q), want Ingress only", p.Name, n, p.String("spec.policyTypes[0]"))
+		}
+		if p.Len("spec.egress") != 0 {
+			t.Errorf("%s has egress rules", p.Name)
+		}
+	}
+}
