@@ -24,7 +24,7 @@ down: tools ## Destroy STACK (prod also needs CONFIRM=prod), then stop the local
 test: lint unit e2e ## Everything CI runs: lint, unit tests, then end-to-end tests against a local cluster.
 
 help: ## List the targets.
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 unit: ## Unit tests: components and stacks with Pulumi mocks, no cluster needed.
 	go test -count=1 ./components/... ./stacks/... ./program/...
