@@ -59,12 +59,15 @@ func TestLoggingStack(t *testing.T) {
 		stack, namespace string
 		esReplicas       int
 		kibanaReplicas   int
+		// monitoring also deploys Grafana, which reads the logs; only dev's Prometheus runs here
+		// (prod's volume claim would stay Pending).
+		monitoring bool
 	}{
-		{"logging-dev", "logging-dev", 1, 1},
-		{"logging-prod", "logging-prod", 3, 2},
+		{"logging-dev", "logging-dev", 1, 1, true},
+		{"logging-prod", "logging-prod", 3, 2, false},
 	} {
 		t.Run(tt.stack, func(t *testing.T) {
-			stack := loggingStack(ctx, t, tc, project, backend, kubeconfig, tt.stack, tt.namespace)
+			stack := loggingStack(ctx, t, tc, project, backend, kubeconfig, tt.stack, tt.namespace, tt.monitoring)
 			progress := optup.ProgressStreams(testLog{t})
 			res, err := stack.Up(ctx, progress)
 			if err != nil {
@@ -77,6 +80,9 @@ func TestLoggingStack(t *testing.T) {
 				t.Errorf("elasticsearchUrl = %q", url)
 			}
 			checkLoggingReady(t, api, tt.namespace, tt.esReplicas, tt.kibanaReplicas)
+			if tt.monitoring {
+				checkGrafanaReadsLogs(t, api, tt.namespace)
+			}
 
 			res, err = stack.Up(ctx, progress)
 			if err != nil {
@@ -153,6 +159,91 @@ func checkLoggingReady(t *testing.T, api apiClient, namespace string, esReplicas
 	}
 }
 
+// checkGrafanaReadsLogs reads back, from the cluster, Grafana's side of its access to Elasticsearch:
+// its reader password comes from a Secret of its own namespace, and the logging namespace's policy
+// admits Grafana's pods, from the monitoring namespace, to the client port. kwok runs no containers,
+// so the login itself is not tried here.
+func checkGrafanaReadsLogs(t *testing.T, api apiClient, loggingNamespace string) {
+	t.Helper()
+	var deployments struct {
+		Items []struct {
+			Spec struct {
+				Template struct {
+					Spec struct {
+						Containers []struct {
+							Env []struct {
+								Name      string `json:"name"`
+								ValueFrom struct {
+									SecretKeyRef struct{ Name, Key string } `json:"secretKeyRef"`
+								} `json:"valueFrom"`
+							} `json:"env"`
+						} `json:"containers"`
+					} `json:"spec"`
+				} `json:"template"`
+			} `json:"spec"`
+		} `json:"items"`
+	}
+	api.get(t, "/apis/apps/v1/namespaces/monitoring/deployments?labelSelector=app.kubernetes.io%2Fname%3Dgrafana", &deployments)
+	if len(deployments.Items) != 1 || len(deployments.Items[0].Spec.Template.Spec.Containers) == 0 {
+		t.Fatalf("grafana deployments %+v, want one", deployments.Items)
+	}
+	var ref struct{ Name, Key string }
+	for _, e := range deployments.Items[0].Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "ELASTICSEARCH_PASSWORD" {
+			ref = e.ValueFrom.SecretKeyRef
+		}
+	}
+	var secret struct {
+		Data map[string]string `json:"data"`
+	}
+	if ref.Name == "" || api.get(t, "/api/v1/namespaces/monitoring/secrets/"+ref.Name, &secret) != http.StatusOK || secret.Data[ref.Key] == "" {
+		t.Errorf("Grafana's ELASTICSEARCH_PASSWORD comes from %+v, want a Secret in monitoring holding it", ref)
+	}
+
+	var policies struct {
+		Items []struct {
+			Spec struct {
+				PodSelector struct {
+					MatchLabels map[string]string `json:"matchLabels"`
+				} `json:"podSelector"`
+				Ingress []struct {
+					From []struct {
+						NamespaceSelector *struct {
+							MatchLabels map[string]string `json:"matchLabels"`
+						} `json:"namespaceSelector"`
+						PodSelector *struct {
+							MatchLabels map[string]string `json:"matchLabels"`
+						} `json:"podSelector"`
+					} `json:"from"`
+					Ports []struct {
+						Port int `json:"port"`
+					} `json:"ports"`
+				} `json:"ingress"`
+			} `json:"spec"`
+		} `json:"items"`
+	}
+	api.get(t, "/apis/networking.k8s.io/v1/namespaces/"+loggingNamespace+"/networkpolicies", &policies)
+	admitted := false
+	for _, p := range policies.Items {
+		if p.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "elasticsearch" {
+			continue
+		}
+		for _, rule := range p.Spec.Ingress {
+			for _, from := range rule.From {
+				if from.NamespaceSelector != nil && from.PodSelector != nil &&
+					from.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "monitoring" &&
+					from.PodSelector.MatchLabels["app.kubernetes.io/name"] == "grafana" &&
+					len(rule.Ports) == 1 && rule.Ports[0].Port == 9200 {
+					admitted = true
+				}
+			}
+		}
+	}
+	if !admitted {
+		t.Error("the logging namespace's policies do not admit Grafana's pods to Elasticsearch's client port")
+	}
+}
+
 // loggingProject lays out a scratch project with the real Pulumi.yaml, so the stack files written next
 // to it are read exactly as `pulumi up` would read them.
 func loggingProject(t *testing.T, tc toolchain.Toolchain) string {
@@ -169,8 +260,8 @@ func loggingProject(t *testing.T, tc toolchain.Toolchain) string {
 }
 
 // loggingStack writes the stack's file and opens it with the program inline, in a scratch backend.
-// Monitoring is off so the test sees only what logging deploys.
-func loggingStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, project, backend, kubeconfig, name, namespace string) auto.Stack {
+// Monitoring is on only where asked, so the other stacks see only what logging deploys.
+func loggingStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, project, backend, kubeconfig, name, namespace string, monitoring bool) auto.Stack {
 	t.Helper()
 	file := fmt.Sprintf(`config:
   nexios:target:
@@ -178,13 +269,13 @@ func loggingStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, pro
   nexios:app:
     image: ghcr.io/nexios-labs/nexios-app:1.0.0
   nexios:monitoring:
-    enabled: false
+    enabled: %t
   nexios:logging:
     enabled: true
     namespace: %s
     elasticsearch:
       ephemeralStorage: true
-`, kubeconfig, namespace)
+`, kubeconfig, monitoring, namespace)
 	if err := os.WriteFile(filepath.Join(project, "Pulumi."+name+".yaml"), []byte(file), 0o644); err != nil {
 		t.Fatalf("writing the stack file: %v", err)
 	}
