@@ -179,15 +179,9 @@ func (b *builder) meta() *metav1.ObjectMetaArgs {
 }
 
 func (b *builder) namespaceAndPolicy() error {
-	ns, err := corev1.NewNamespace(b.ctx, b.name+"-namespace", &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			// A fixed name: other teams and the NetworkPolicies of other stacks address it.
-			Name:   pulumi.String(b.args.Namespace),
-			Labels: kube.NamespaceLabels(kube.PodSecurityRestricted, b.labels()),
-		},
-	}, b.child)
+	ns, err := kube.NewNamespace(b.ctx, b.name+"-namespace", b.args.Namespace, kube.PodSecurityRestricted, b.labels(), b.child)
 	if err != nil {
-		return fmt.Errorf("creating namespace: %w", err)
+		return err
 	}
 	b.namespace = ns.Metadata.Name().Elem()
 	dependsOn := []pulumi.Resource{ns}

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -187,4 +188,19 @@ func IntOrString(s string) pulumi.Input {
 		return pulumi.Int(n)
 	}
 	return pulumi.String(s)
+}
+
+// NewNamespace creates a namespace with a fixed name (other stacks' NetworkPolicies and people address
+// namespaces by name) that enforces the Pod Security level.
+func NewNamespace(ctx *pulumi.Context, resourceName, name, level string, labels map[string]string, opts ...pulumi.ResourceOption) (*corev1.Namespace, error) {
+	ns, err := corev1.NewNamespace(ctx, resourceName, &corev1.NamespaceArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:   pulumi.String(name),
+			Labels: NamespaceLabels(level, labels),
+		},
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	return ns, nil
 }

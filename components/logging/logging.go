@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 
-	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -150,18 +149,12 @@ func (b *builder) meta(part string) *metav1.ObjectMetaArgs {
 }
 
 func (b *builder) createNamespace() error {
-	ns, err := corev1.NewNamespace(b.ctx, b.name+"-namespace", &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			// A fixed name: the app's and monitoring's NetworkPolicies and people address it.
-			Name: pulumi.String(b.args.Namespace),
-			// Fluent Bit reads the node's log files and keeps its buffer on the node through hostPath
-			// volumes, which both `restricted` and `baseline` forbid: this namespace needs `privileged`.
-			// Every other pod in it still runs with the restricted security contexts.
-			Labels: kube.NamespaceLabels(kube.PodSecurityPrivileged, b.labels("logging")),
-		},
-	}, b.child)
+	// Fluent Bit reads the node's log files and keeps its buffer on the node through hostPath
+	// volumes, which both `restricted` and `baseline` forbid: this namespace needs `privileged`.
+	// Every other pod in it still runs with the restricted security contexts.
+	ns, err := kube.NewNamespace(b.ctx, b.name+"-namespace", b.args.Namespace, kube.PodSecurityPrivileged, b.labels("logging"), b.child)
 	if err != nil {
-		return fmt.Errorf("creating namespace: %w", err)
+		return err
 	}
 	b.namespace = ns.Metadata.Name().Elem()
 	b.inNamespace = pulumi.DependsOn([]pulumi.Resource{ns})

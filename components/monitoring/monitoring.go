@@ -131,15 +131,10 @@ func (b *builder) buildBundled(m *Monitoring) error {
 }
 
 func (b *builder) createNamespace() error {
-	ns, err := corev1.NewNamespace(b.ctx, b.name+"-namespace", &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			// A fixed name: the app's NetworkPolicy admits scrapes from this namespace by name.
-			Name:   pulumi.String(b.args.Namespace),
-			Labels: kube.NamespaceLabels(kube.PodSecurityRestricted, b.labels("monitoring")),
-		},
-	}, b.child)
+	// The app's NetworkPolicy admits scrapes from this namespace by its name.
+	ns, err := kube.NewNamespace(b.ctx, b.name+"-namespace", b.args.Namespace, kube.PodSecurityRestricted, b.labels("monitoring"), b.child)
 	if err != nil {
-		return fmt.Errorf("creating namespace: %w", err)
+		return err
 	}
 	b.namespace = ns.Metadata.Name().Elem()
 	b.inNamespace = pulumi.DependsOn([]pulumi.Resource{ns})
