@@ -37,32 +37,7 @@ const (
 )
 
 func TestDeployToLocalCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
-	}
-	tc := requireTools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
-	defer cancel()
-
-	cluster := localcluster.Cluster{Toolchain: tc, Name: clusterName, Log: testLog{t}}
-	// A cluster left by an interrupted run may hold its objects: start clean.
-	if err := cluster.Stop(ctx); err != nil {
-		t.Fatalf("remove leftover cluster: %v", err)
-	}
-	start := time.Now()
-	if err := cluster.Start(ctx); err != nil {
-		t.Fatalf("start cluster: %v", err)
-	}
-	t.Logf("cluster %s ready in %s", clusterName, time.Since(start).Round(time.Millisecond))
-	t.Cleanup(func() {
-		if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
-			t.Errorf("stop cluster: %v", err)
-		}
-	})
-	kubeconfig, err := cluster.Kubeconfig(ctx)
-	if err != nil {
-		t.Fatalf("kubeconfig: %v", err)
-	}
+	ctx, tc, kubeconfig := freshCluster(t, clusterName)
 
 	stack := newStack(ctx, t, tc, kubeconfig)
 	progress := optup.ProgressStreams(testLog{t})
@@ -211,6 +186,40 @@ func newStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, kubecon
 		t.Fatalf("create stack: %v", err)
 	}
 	return stack
+}
+
+// freshCluster is where every end-to-end test starts: it skips under -short, requires the built tools,
+// and starts a new local cluster of the test's own, removed when the test ends. The context leaves a
+// minute of the test's deadline for that cleanup.
+func freshCluster(t *testing.T, name string) (context.Context, toolchain.Toolchain, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
+	}
+	tc := requireTools(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
+	t.Cleanup(cancel)
+	cluster := localcluster.Cluster{Toolchain: tc, Name: name, Log: testLog{t}}
+	// A cluster left by an interrupted run may hold its objects: start clean.
+	if err := cluster.Stop(ctx); err != nil {
+		t.Fatalf("removing a leftover cluster: %v", err)
+	}
+	start := time.Now()
+	if err := cluster.Start(ctx); err != nil {
+		t.Fatalf("starting cluster %s: %v", name, err)
+	}
+	t.Logf("cluster %s ready in %s", name, time.Since(start).Round(time.Millisecond))
+	// Registered after cancel, so it runs first: cleanups run last in, first out.
+	t.Cleanup(func() {
+		if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
+			t.Errorf("stopping cluster %s: %v", name, err)
+		}
+	})
+	kubeconfig, err := cluster.Kubeconfig(ctx)
+	if err != nil {
+		t.Fatalf("kubeconfig: %v", err)
+	}
+	return ctx, tc, kubeconfig
 }
 
 // requireTools fails when the tools are missing and the run asked for the

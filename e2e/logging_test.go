@@ -12,7 +12,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
-	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
 	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
 	nexios "github.com/nexios-labs/nexios-k8s/program"
 )
@@ -29,28 +28,7 @@ const loggingCluster = "nexios-e2e-logging"
 // PersistentVolumeClaim templates are covered by the unit tests. kwok's default pod stages complete
 // pods owned by a Job, so the setup Job completes here without skipAwait.
 func TestLoggingStack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
-	}
-	tc := requireTools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
-	defer cancel()
-	cluster := localcluster.Cluster{Toolchain: tc, Name: loggingCluster, Log: testLog{t}}
-	if err := cluster.Stop(ctx); err != nil {
-		t.Fatalf("removing a leftover cluster: %v", err)
-	}
-	if err := cluster.Start(ctx); err != nil {
-		t.Fatalf("starting the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
-	kubeconfig, err := cluster.Kubeconfig(ctx)
-	if err != nil {
-		t.Fatalf("kubeconfig: %v", err)
-	}
+	ctx, tc, kubeconfig := freshCluster(t, loggingCluster)
 	api := newAPIClient(t, kubeconfig)
 	project := loggingProject(t, tc)
 	backend := t.TempDir()

@@ -12,7 +12,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
-	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
 	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
 	nexios "github.com/nexios-labs/nexios-k8s/program"
 )
@@ -28,28 +27,7 @@ const monitoringCluster = "nexios-e2e-monitoring"
 // prod's Prometheus volume claim would stay Pending. kwok simulates the pods, so Ready is kwok's word
 // and the aggregated API is registered but never answers.
 func TestMonitoringStack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
-	}
-	tc := requireTools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
-	defer cancel()
-	cluster := localcluster.Cluster{Toolchain: tc, Name: monitoringCluster, Log: testLog{t}}
-	if err := cluster.Stop(ctx); err != nil {
-		t.Fatalf("removing a leftover cluster: %v", err)
-	}
-	if err := cluster.Start(ctx); err != nil {
-		t.Fatalf("starting the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
-	kubeconfig, err := cluster.Kubeconfig(ctx)
-	if err != nil {
-		t.Fatalf("kubeconfig: %v", err)
-	}
+	ctx, tc, kubeconfig := freshCluster(t, monitoringCluster)
 	stack := devStack(ctx, t, tc, kubeconfig)
 	api := newAPIClient(t, kubeconfig)
 	progress := optup.ProgressStreams(testLog{t})
