@@ -10,9 +10,11 @@ import (
 )
 
 const (
-	tSecret    = "kubernetes:core/v1:Secret"
-	tConfigMap = "kubernetes:core/v1:ConfigMap"
-	tNetPol    = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+	tSecret      = "kubernetes:core/v1:Secret"
+	tConfigMap   = "kubernetes:core/v1:ConfigMap"
+	tNetPol      = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+	tStatefulSet = "kubernetes:apps/v1:StatefulSet"
+	tJob         = "kubernetes:batch/v1:Job"
 )
 
 // Each Elasticsearch client's user exists only where its stack runs: Fluent Bit's with logging,
@@ -113,5 +115,41 @@ func TestGrafanaReadsTheLogsAsItsOwnUser(t *testing.T) {
 	}
 	if got := policy.Number("spec.ingress[0].ports[0].port"); got != 9200 {
 		t.Errorf("Grafana is admitted to port %v, want the client port", got)
+	}
+}
+
+// secrets.rotation.elasticPassword regenerates the admin password and its hash, which restarts the
+// Elasticsearch pods with the new file realm and re-runs the setup Job; the file realm carries the
+// generated hash, never the password.
+func TestAdminPasswordRotationRollsElasticsearch(t *testing.T) {
+	const sum = `spec.template.metadata.annotations["checksum/config"]`
+	deployWith := func(rotation string) (es, job string) {
+		cfg := devConfig(t)
+		cfg.Values["nexios:logging"] = `{"enabled": true}`
+		cfg.Values["nexios:secrets"] = `{"rotation":{"elasticPassword":"` + rotation + `"}}`
+		m, _, err := run(t, "dev", cfg)
+		if err != nil {
+			t.Fatalf("program: %v", err)
+		}
+		password := mocktest.RotatedPassword("nexios-secrets-elastic", rotation)
+		realm := m.Find(t, tSecret, "nexios-logging-es-file-realm")
+		if got, want := realm.String(`stringData["users"]`), "nexios_admin:"+mocktest.BcryptHash(password)+"\n"; got != want {
+			t.Errorf("users = %q, want %q", got, want)
+		}
+		if strings.Contains(realm.String(`stringData["users"]`), password) || !realm.IsSecret("stringData") {
+			t.Error("the file realm carries the plain password or is not secret")
+		}
+		if got := m.Find(t, tSecret, "nexios-logging-credentials").String(`stringData["admin-password"]`); got != password {
+			t.Errorf("admin-password = %q, want %q", got, password)
+		}
+		return m.Find(t, tStatefulSet, "nexios-logging-es").String(sum), m.Find(t, tJob, "nexios-logging-setup").String(sum)
+	}
+	es, job := deployWith("")
+	rotatedES, rotatedJob := deployWith("2027-04")
+	if es == "" || rotatedES == es {
+		t.Errorf("Elasticsearch checksum %q -> %q: the rotation does not restart the pods", es, rotatedES)
+	}
+	if job == "" || rotatedJob == job {
+		t.Errorf("Job checksum %q -> %q: the rotation does not re-run the Job", job, rotatedJob)
 	}
 }

@@ -35,11 +35,14 @@ type LoggingArgs struct {
 	FluentBit     FluentBit
 	Kibana        Kibana
 
-	// ElasticPassword is the `elastic` superuser's password, which only the setup Job and the readiness
-	// probe use; KibanaSystemPassword the `kibana_system` user's; FluentBitWriterPassword the
-	// `fluentbit_writer` user's, which may only append to the data stream; CASeed derives the
+	// AdminPassword is the password of the administrative user AdminUser, which only the setup Job
+	// and the readiness probe use, and AdminPasswordHash its bcrypt hash, which Elasticsearch's file
+	// realm reads (the user lives in a file, not in the security index, so a new password takes effect
+	// when the pods restart); KibanaSystemPassword the `kibana_system` user's; FluentBitWriterPassword
+	// the `fluentbit_writer` user's, which may only append to the data stream; CASeed derives the
 	// certificate authority and keys of Elasticsearch's TLS. All secrets.
-	ElasticPassword         pulumi.StringInput
+	AdminPassword           pulumi.StringInput
+	AdminPasswordHash       pulumi.StringInput
 	KibanaSystemPassword    pulumi.StringInput
 	FluentBitWriterPassword pulumi.StringInput
 	CASeed                  pulumi.StringInput
@@ -180,8 +183,8 @@ func (a LoggingArgs) validate() error {
 	if in := a.Kibana.Ingress; in != nil && in.Host == "" {
 		errs = append(errs, errors.New("Kibana.Ingress.Host is required"))
 	}
-	if a.ElasticPassword == nil || a.KibanaSystemPassword == nil || a.FluentBitWriterPassword == nil || a.CASeed == nil {
-		errs = append(errs, errors.New("ElasticPassword, KibanaSystemPassword, FluentBitWriterPassword and CASeed are required"))
+	if a.AdminPassword == nil || a.AdminPasswordHash == nil || a.KibanaSystemPassword == nil || a.FluentBitWriterPassword == nil || a.CASeed == nil {
+		errs = append(errs, errors.New("AdminPassword, AdminPasswordHash, KibanaSystemPassword, FluentBitWriterPassword and CASeed are required"))
 	}
 	if g := a.Grafana; g != nil && (g.Namespace == "" || len(g.PodLabels) == 0 || g.Password == nil) {
 		errs = append(errs, errors.New("Grafana needs its Namespace, PodLabels and Password"))

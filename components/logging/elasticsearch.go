@@ -15,9 +15,25 @@ import (
 
 // Keys of the credentials Secret, which every client of Elasticsearch reads.
 const (
-	SecretKeyElasticPassword = "elastic-password"
-	SecretKeyKibanaPassword  = "kibana-system-password"
-	SecretKeyCA              = "ca.crt"
+	SecretKeyAdminPassword  = "admin-password"
+	SecretKeyKibanaPassword = "kibana-system-password"
+	SecretKeyCA             = "ca.crt"
+)
+
+// AdminUser is the superuser that the setup Job and the readiness probe log in as. It lives in
+// Elasticsearch's file realm, which 8.x enables next to the native realm when no realm is configured:
+// the files are read at every start, so a rotated password takes effect with the pods' restart. The
+// built-in `elastic` user cannot do that, since Elasticsearch reads ELASTIC_PASSWORD only when it
+// creates its security index on the very first start.
+const AdminUser = "nexios_admin"
+
+// The file realm's files, in the file-realm Secret and in Elasticsearch's config directory.
+const (
+	fileRealmUsers      = "users"
+	fileRealmUsersRoles = "users_roles"
+	// envAdminPassword holds AdminUser's password in the Elasticsearch and setup containers. Not
+	// ELASTIC_PASSWORD: the image would take that for the `elastic` user's bootstrap password.
+	envAdminPassword = "ADMIN_PASSWORD"
 )
 
 // Elasticsearch's ports, paths and user.
@@ -67,7 +83,7 @@ func (b *builder) credentials() (*credentials, error) {
 	// The certificate is public; it only reads as secret because the seed it comes from is.
 	ca := pulumi.Unsecret(b.args.CASeed.ToStringOutput().ApplyT(caCertificate)).(pulumi.StringOutput)
 	data := pulumi.StringMap{
-		SecretKeyElasticPassword:         pulumi.ToSecret(b.args.ElasticPassword).(pulumi.StringOutput),
+		SecretKeyAdminPassword:           pulumi.ToSecret(b.args.AdminPassword).(pulumi.StringOutput),
 		SecretKeyKibanaPassword:          pulumi.ToSecret(b.args.KibanaSystemPassword).(pulumi.StringOutput),
 		SecretKeyFluentBitWriterPassword: pulumi.ToSecret(b.args.FluentBitWriterPassword).(pulumi.StringOutput),
 		SecretKeyCA:                      pulumi.ToSecret(ca).(pulumi.StringOutput),
@@ -85,6 +101,31 @@ func (b *builder) credentials() (*credentials, error) {
 		return nil, fmt.Errorf("creating credentials secret: %w", err)
 	}
 	return &credentials{secret: secret, name: secret.Metadata.Name().Elem(), ca: ca}, nil
+}
+
+// fileRealm is the Secret holding the file realm's users (AdminUser with the bcrypt hash of its
+// password, never the password) and roles (AdminUser is a superuser), and its data for the pods'
+// checksum.
+type fileRealm struct {
+	secret *corev1.Secret
+	data   pulumi.StringMapOutput
+}
+
+func (b *builder) fileRealm() (*fileRealm, error) {
+	hash := pulumi.ToSecret(b.args.AdminPasswordHash).(pulumi.StringOutput)
+	data := pulumi.ToSecret(pulumi.StringMap{
+		fileRealmUsers:      pulumi.Sprintf("%s:%s\n", AdminUser, hash),
+		fileRealmUsersRoles: pulumi.String("superuser:" + AdminUser + "\n"),
+	}.ToStringMapOutput()).(pulumi.StringMapOutput)
+	secret, err := corev1.NewSecret(b.ctx, b.name+"-es-file-realm", &corev1.SecretArgs{
+		Metadata:   b.meta(partElasticsearch),
+		Type:       pulumi.String("Opaque"),
+		StringData: data,
+	}, b.child, b.inNamespace, pulumi.AdditionalSecretOutputs([]string{"data", "stringData"}))
+	if err != nil {
+		return nil, fmt.Errorf("creating elasticsearch file realm secret: %w", err)
+	}
+	return &fileRealm{secret: secret, data: data}, nil
 }
 
 // elasticsearch is what the other parts need to reach the cluster.
@@ -138,6 +179,11 @@ func (b *builder) elasticsearch(creds *credentials) (*elasticsearch, error) {
 		return nil, err
 	}
 
+	realm, err := b.fileRealm()
+	if err != nil {
+		return nil, err
+	}
+
 	sts, err := appsv1.NewStatefulSet(b.ctx, b.name+"-es", &appsv1.StatefulSetArgs{
 		Metadata: b.esMeta(),
 		Spec: &appsv1.StatefulSetSpecArgs{
@@ -149,8 +195,13 @@ func (b *builder) elasticsearch(creds *credentials) (*elasticsearch, error) {
 			PodManagementPolicy: pulumi.String("Parallel"),
 			UpdateStrategy:      &appsv1.StatefulSetUpdateStrategyArgs{Type: pulumi.String("RollingUpdate")},
 			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: kube.StringMap(b.labels(partElasticsearch))},
-				Spec:     b.esPodSpec(creds, tls, headlessName, heap),
+				Metadata: &metav1.ObjectMetaArgs{
+					Labels: kube.StringMap(b.labels(partElasticsearch)),
+					// The file realm is read at start (a subPath mount never sees the Secret change):
+					// a new admin password restarts the nodes, one at a time.
+					Annotations: pulumi.StringMap{AnnotationChecksum: kube.Checksum(realm.data)},
+				},
+				Spec: b.esPodSpec(creds, tls, realm, headlessName, heap),
 			},
 			VolumeClaimTemplates: b.esVolumeClaims(),
 		},
@@ -284,19 +335,22 @@ func (b *builder) esSettings(headlessName pulumi.StringOutput, heap int) corev1.
 
 // healthCheck asks the node for the cluster's health, with the password passed through a curl
 // config on stdin so it never appears in a process list.
-const healthCheck = `printf 'user = "elastic:%s"\n' "$ELASTIC_PASSWORD" | ` +
+const healthCheck = `printf 'user = "` + AdminUser + `:%s"\n' "$` + envAdminPassword + `" | ` +
 	`curl --silent --fail --max-time 4 --cacert ` + esCAFile + ` -K - ` +
 	`'https://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=2s' >/dev/null`
 
-func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, headlessName pulumi.StringOutput, heap int) *corev1.PodSpecArgs {
+func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, realm *fileRealm, headlessName pulumi.StringOutput, heap int) *corev1.PodSpecArgs {
 	es := b.args.Elasticsearch
 	env := b.esSettings(headlessName, heap)
+	// No ELASTIC_PASSWORD: nothing logs in as `elastic`. Without it a new cluster gives `elastic` no
+	// password anyone knows (its bootstrap password falls back to the keystore's random seed), so it
+	// cannot log in; the setup Job also disables it, for clusters created with a password.
 	env = append(env, corev1.EnvVarArgs{
-		// The official image sets the elastic user's password from this on the first start.
-		Name: pulumi.String("ELASTIC_PASSWORD"),
+		// Only the readiness probe reads it.
+		Name: pulumi.String(envAdminPassword),
 		ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
 			Name: creds.secret.Metadata.Name(),
-			Key:  pulumi.String(SecretKeyElasticPassword),
+			Key:  pulumi.String(SecretKeyAdminPassword),
 		}},
 	}, corev1.EnvVarArgs{Name: pulumi.String("ES_TMPDIR"), Value: pulumi.String("/tmp")})
 
@@ -307,12 +361,19 @@ func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, headlessName
 		corev1.VolumeArgs{Name: pulumi.String("certs"), Secret: &corev1.SecretVolumeSourceArgs{
 			SecretName: tls.Metadata.Name(), DefaultMode: pulumi.Int(0o440),
 		}},
+		// Group-readable: the pod's fsGroup is Elasticsearch's group, and nothing else may read the hash.
+		corev1.VolumeArgs{Name: pulumi.String("file-realm"), Secret: &corev1.SecretVolumeSourceArgs{
+			SecretName: realm.secret.Metadata.Name(), DefaultMode: pulumi.Int(0o440),
+		}},
 	}
 	if es.Ephemeral {
 		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}})
 	}
 	mount := func(name, path string) corev1.VolumeMountArgs {
 		return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path)}
+	}
+	fileMount := func(name, path, key string) corev1.VolumeMountArgs {
+		return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path), SubPath: pulumi.String(key), ReadOnly: pulumi.Bool(true)}
 	}
 	container := corev1.ContainerArgs{
 		Name:            pulumi.String("elasticsearch"),
@@ -349,6 +410,9 @@ func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, headlessName
 			mount("certs", esCertsDir),
 			mount("tmp", "/tmp"),
 			mount("logs", esHome+"/logs"),
+			// Single files over the copied config directory, which keeps its other files writable.
+			fileMount("file-realm", esHome+"/config/"+fileRealmUsers, fileRealmUsers),
+			fileMount("file-realm", esHome+"/config/"+fileRealmUsersRoles, fileRealmUsersRoles),
 		},
 	}
 	// The root filesystem is read-only, but Elasticsearch writes its keystore into its config

@@ -100,7 +100,7 @@ func TestElasticsearchPerEnvironment(t *testing.T) {
 				"xpack.security.enabled":                          "true",
 				"xpack.security.transport.ssl.enabled":            "true",
 				"xpack.security.http.ssl.enabled":                 "true",
-				"ELASTIC_PASSWORD":                                "secret:" + SecretKeyElasticPassword,
+				envAdminPassword:                                  "secret:" + SecretKeyAdminPassword,
 				"node.name":                                       "field:metadata.name",
 				"xpack.security.http.ssl.certificate":             esCertsDir + "/tls.crt",
 				"xpack.security.transport.ssl.key":                esCertsDir + "/tls.key",
@@ -141,7 +141,7 @@ func TestElasticsearchPerEnvironment(t *testing.T) {
 			if got := m.Has(tPDB, "logs-es-pdb"); got != tt.pdb {
 				t.Errorf("PDB = %v, want %v", got, tt.pdb)
 			}
-			if got := sts.String(c + ".readinessProbe.exec.command[2]"); !strings.Contains(got, "_cluster/health") || strings.Contains(got, elasticPassword) {
+			if got := sts.String(c + ".readinessProbe.exec.command[2]"); !strings.Contains(got, "_cluster/health") || strings.Contains(got, adminPassword) {
 				t.Errorf("readiness probe %q does not ask the cluster's health, or holds the password", got)
 			}
 		})
@@ -192,7 +192,7 @@ func TestSecretsStaySecret(t *testing.T) {
 		}
 	}
 	creds := m.Find(t, tSecret, "logs-credentials")
-	if got := creds.String("stringData." + SecretKeyElasticPassword); got != elasticPassword {
+	if got := creds.String("stringData." + SecretKeyAdminPassword); got != adminPassword {
 		t.Errorf("elastic password = %q", got)
 	}
 	if got := creds.String(`stringData["ca.crt"]`); !strings.HasPrefix(got, "-----BEGIN CERTIFICATE-----") {
@@ -200,7 +200,7 @@ func TestSecretsStaySecret(t *testing.T) {
 	}
 	for _, r := range m.Resources() {
 		for _, path := range []string{"spec.template", "data"} {
-			if v, ok := r.Get(path); ok && !r.IsSecret(path) && (strings.Contains(v.String(), elasticPassword) || strings.Contains(v.String(), kibanaPassword)) {
+			if v, ok := r.Get(path); ok && !r.IsSecret(path) && (strings.Contains(v.String(), adminPassword) || strings.Contains(v.String(), kibanaPassword)) {
 				t.Errorf("%s %s carries a password in plain text", r.Type, r.Name)
 			}
 		}

@@ -96,14 +96,16 @@ func IndexTemplate(dataStream string, esReplicas int) ([]byte, error) {
 	return json.MarshalIndent(template, "", "  ")
 }
 
-// setupScript applies the policy and template, sets kibana_system's password and creates Fluent Bit's
-// writer (and, for Grafana, the reader) user, each request retried until Elasticsearch answers. Every
-// request is idempotent, so a re-run converges to the same state. Credentials reach curl through a
+// setupScript applies the policy and template, sets kibana_system's password, disables the `elastic`
+// user (nothing uses it, and a cluster created before AdminUser existed still knows its password) and
+// creates Fluent Bit's writer (and, for Grafana, the reader) user, each request logged in as AdminUser
+// and retried until Elasticsearch answers. Every request is idempotent, so a re-run converges to the
+// same state. Credentials reach curl through a
 // config file on a memory volume or on stdin, never its command line.
 func setupScript(dataStream string, grafana bool) string {
 	script := fmt.Sprintf(`set -eu
 umask 077
-printf 'user = "elastic:%%s"\n' "$ELASTIC_PASSWORD" > /tmp/auth
+printf 'user = "%[8]s:%%s"\n' "$%[9]s" > /tmp/auth
 request() {
   curl --silent --show-error --fail-with-body --max-time 30 \
     --retry %[2]d --retry-delay %[3]d --retry-all-errors \
@@ -114,7 +116,8 @@ request() {
 request PUT '/_ilm/policy/%[1]s' @%[5]s/%[6]s
 request PUT '/_index_template/%[1]s' @%[5]s/%[7]s
 printf '{"password":"%%s"}' "$KIBANA_SYSTEM_PASSWORD" | request POST /_security/user/kibana_system/_password @-
-`, dataStream, setupRetries, setupRetryDelaySecs, setupCertsDir, setupDir, fileILMPolicy, fileIndexTemplate)
+request PUT /_security/user/elastic/_disable ''
+`, dataStream, setupRetries, setupRetryDelaySecs, setupCertsDir, setupDir, fileILMPolicy, fileIndexTemplate, AdminUser, envAdminPassword)
 	script += userScript(UserFluentBitWriter, roleLogsWriter, fileWriterRole, envFluentBitWriterPassword)
 	if grafana {
 		script += userScript(UserGrafanaReader, roleLogsReader, fileReaderRole, envGrafanaReaderPassword)
@@ -154,9 +157,10 @@ func (b *builder) setupJob(creds *credentials, es *elasticsearch) (*batchv1.Job,
 		fileSetupScript:   pulumi.String(setupScript(b.args.DataStream, grafana)),
 	}
 	passwords := pulumi.StringMap{
-		"elastic": pulumi.ToSecret(b.args.ElasticPassword).(pulumi.StringOutput),
-		"kibana":  pulumi.ToSecret(b.args.KibanaSystemPassword).(pulumi.StringOutput),
-		"writer":  pulumi.ToSecret(b.args.FluentBitWriterPassword).(pulumi.StringOutput),
+		// A new admin password re-runs the Job, once the nodes have restarted with it.
+		"admin":  pulumi.ToSecret(b.args.AdminPassword).(pulumi.StringOutput),
+		"kibana": pulumi.ToSecret(b.args.KibanaSystemPassword).(pulumi.StringOutput),
+		"writer": pulumi.ToSecret(b.args.FluentBitWriterPassword).(pulumi.StringOutput),
 	}
 	if grafana {
 		readerRole, err := ReaderRole(b.args.DataStream)
@@ -181,7 +185,7 @@ func (b *builder) setupJob(creds *credentials, es *elasticsearch) (*batchv1.Job,
 	}
 	env := corev1.EnvVarArray{
 		corev1.EnvVarArgs{Name: pulumi.String("ES_URL"), Value: es.url},
-		fromSecret("ELASTIC_PASSWORD", SecretKeyElasticPassword),
+		fromSecret(envAdminPassword, SecretKeyAdminPassword),
 		fromSecret("KIBANA_SYSTEM_PASSWORD", SecretKeyKibanaPassword),
 		fromSecret(envFluentBitWriterPassword, SecretKeyFluentBitWriterPassword),
 	}

@@ -104,7 +104,7 @@ func TestSetupJob(t *testing.T) {
 			}
 			checksums[sum] = true
 			e := env(job, "spec.template.spec.containers[0]")
-			if e["ELASTIC_PASSWORD"] != "secret:"+SecretKeyElasticPassword || e["KIBANA_SYSTEM_PASSWORD"] != "secret:"+SecretKeyKibanaPassword {
+			if e[envAdminPassword] != "secret:"+SecretKeyAdminPassword || e["KIBANA_SYSTEM_PASSWORD"] != "secret:"+SecretKeyKibanaPassword {
 				t.Errorf("job env %v", e)
 			}
 			if !strings.HasPrefix(e["ES_URL"], "https://") {

@@ -23,7 +23,7 @@ type Logging struct {
 	ElasticsearchURL pulumi.StringOutput `pulumi:"elasticsearchUrl"`
 	// ElasticsearchService names the client Service.
 	ElasticsearchService pulumi.StringOutput `pulumi:"elasticsearchService"`
-	// CredentialsSecret names the Secret holding the elastic and kibana_system passwords and the CA
+	// CredentialsSecret names the Secret holding the admin and the clients' passwords and the CA
 	// certificate (`ca.crt`) that clients verify Elasticsearch with; never its values.
 	CredentialsSecret pulumi.StringOutput `pulumi:"credentialsSecret"`
 	// CACertificate is the PEM of the CA that Elasticsearch's certificate comes from, for clients in

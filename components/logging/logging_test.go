@@ -27,11 +27,13 @@ const (
 	tCRB         = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
 	tComponent   = "nexios:components:Logging"
 
-	elasticPassword = "elastic-pw-1"
-	kibanaPassword  = "kibana-pw-1"
-	writerPassword  = "writer-pw-1"
-	readerPassword  = "reader-pw-1"
-	caSeed          = "seed-0123456789"
+	adminPassword = "admin-pw-1"
+	// adminHash stands for the bcrypt hash of adminPassword.
+	adminHash      = "$2a$10$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	kibanaPassword = "kibana-pw-1"
+	writerPassword = "writer-pw-1"
+	readerPassword = "reader-pw-1"
+	caSeed         = "seed-0123456789"
 )
 
 // devArgs and prodArgs mirror the environments' profiles.
@@ -49,7 +51,8 @@ func devArgs() LoggingArgs {
 			},
 		},
 		Kibana:                  Kibana{Replicas: 1},
-		ElasticPassword:         pulumi.ToSecret(pulumi.String(elasticPassword)).(pulumi.StringOutput),
+		AdminPassword:           pulumi.ToSecret(pulumi.String(adminPassword)).(pulumi.StringOutput),
+		AdminPasswordHash:       pulumi.ToSecret(pulumi.String(adminHash)).(pulumi.StringOutput),
 		KibanaSystemPassword:    pulumi.ToSecret(pulumi.String(kibanaPassword)).(pulumi.StringOutput),
 		FluentBitWriterPassword: pulumi.ToSecret(pulumi.String(writerPassword)).(pulumi.StringOutput),
 		CASeed:                  pulumi.ToSecret(pulumi.String(caSeed)).(pulumi.StringOutput),

@@ -6,7 +6,7 @@ import (
 )
 
 // Elasticsearch users the setup Job creates besides the built-in ones, and their roles. Each client
-// gets its own user holding only what it needs, so the `elastic` superuser's password stays with the
+// gets its own user holding only what it needs, so the AdminUser superuser's password stays with the
 // setup Job and the readiness probe, inside this namespace.
 const (
 	// UserFluentBitWriter ships the logs: it may append to the data stream and nothing else.

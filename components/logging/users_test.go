@@ -146,7 +146,7 @@ func TestSetupScriptNeverExposesPasswords(t *testing.T) {
 	m, _ := deploy(t, prodArgs())
 	cm := m.Find(t, tConfigMap, "logs-setup")
 	for key := range cm.Inputs["data"].ObjectValue() {
-		for _, pw := range []string{elasticPassword, kibanaPassword, writerPassword, readerPassword} {
+		for _, pw := range []string{adminPassword, kibanaPassword, writerPassword, readerPassword} {
 			if strings.Contains(cm.String(`data["`+string(key)+`"]`), pw) {
 				t.Errorf("setup ConfigMap %s holds a password", key)
 			}

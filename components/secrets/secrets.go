@@ -45,7 +45,11 @@ type Secrets struct {
 	AppSecretKey pulumi.StringOutput `pulumi:"appSecretKey"`
 	// GrafanaAdminPassword and ElasticPassword are empty when not generated.
 	GrafanaAdminPassword pulumi.StringOutput `pulumi:"grafanaAdminPassword"`
+	// ElasticPassword is the password of Elasticsearch's administrative user, and ElasticPasswordHash
+	// its bcrypt hash ($2a$, cost 10), which Elasticsearch's file realm reads. Both come from the same
+	// RandomPassword, so a rotation changes them together.
 	ElasticPassword      pulumi.StringOutput `pulumi:"elasticPassword"`
+	ElasticPasswordHash  pulumi.StringOutput `pulumi:"elasticPasswordHash"`
 	KibanaSystemPassword pulumi.StringOutput `pulumi:"kibanaSystemPassword"`
 	// FluentBitWriterPassword is Fluent Bit's Elasticsearch user's, empty without logging;
 	// GrafanaReaderPassword Grafana's, empty unless both monitoring and logging are on.
@@ -87,15 +91,19 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 		}
 	}
 	s.ElasticPassword = pulumi.ToSecret(pulumi.String("")).(pulumi.StringOutput)
+	s.ElasticPasswordHash = s.ElasticPassword
 	s.KibanaSystemPassword = s.ElasticPassword
 	s.ElasticCASeed = s.ElasticPassword
 	s.FluentBitWriterPassword = s.ElasticPassword
 	s.GrafanaReaderPassword = s.ElasticPassword
 	if args.ElasticPassword {
-		s.ElasticPassword, err = password(ctx, name+"-elastic", passwordLength, true, args.ElasticPasswordRotation, child)
+		// Still named -elastic, as when it was the `elastic` user's: a new name would regenerate it.
+		elastic, err := newPassword(ctx, name+"-elastic", passwordLength, true, args.ElasticPasswordRotation, child)
 		if err != nil {
 			return nil, err
 		}
+		s.ElasticPassword = pulumi.ToSecret(elastic.Result).(pulumi.StringOutput)
+		s.ElasticPasswordHash = pulumi.ToSecret(elastic.BcryptHash).(pulumi.StringOutput)
 		s.KibanaSystemPassword, err = password(ctx, name+"-kibana-system", passwordLength, true, args.KibanaSystemPasswordRotation, child)
 		if err != nil {
 			return nil, err
@@ -120,6 +128,7 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 		"appSecretKey":            s.AppSecretKey,
 		"grafanaAdminPassword":    s.GrafanaAdminPassword,
 		"elasticPassword":         s.ElasticPassword,
+		"elasticPasswordHash":     s.ElasticPasswordHash,
 		"kibanaSystemPassword":    s.KibanaSystemPassword,
 		"elasticCaSeed":           s.ElasticCASeed,
 		"fluentBitWriterPassword": s.FluentBitWriterPassword,
@@ -133,6 +142,16 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 // password generates one secret. Special characters are limited to ones that need no quoting in
 // URLs, YAML or shell, since these values end up in connection strings and config files.
 func password(ctx *pulumi.Context, name string, length int, special bool, rotation string, opts ...pulumi.ResourceOption) (pulumi.StringOutput, error) {
+	p, err := newPassword(ctx, name, length, special, rotation, opts...)
+	if err != nil {
+		return pulumi.StringOutput{}, err
+	}
+	// pulumi-random already marks result secret; saying so again keeps it secret whatever the provider does.
+	return pulumi.ToSecret(p.Result).(pulumi.StringOutput), nil
+}
+
+// newPassword creates the RandomPassword behind password, for the callers that also need its bcrypt hash.
+func newPassword(ctx *pulumi.Context, name string, length int, special bool, rotation string, opts ...pulumi.ResourceOption) (*random.RandomPassword, error) {
 	args := &random.RandomPasswordArgs{
 		Length:     pulumi.Int(length),
 		Special:    pulumi.Bool(special),
@@ -147,8 +166,7 @@ func password(ctx *pulumi.Context, name string, length int, special bool, rotati
 	}
 	p, err := random.NewRandomPassword(ctx, name, args, opts...)
 	if err != nil {
-		return pulumi.StringOutput{}, fmt.Errorf("generating %s: %w", name, err)
+		return nil, fmt.Errorf("generating %s: %w", name, err)
 	}
-	// pulumi-random already marks result secret; saying so again keeps it secret whatever the provider does.
-	return pulumi.ToSecret(p.Result).(pulumi.StringOutput), nil
+	return p, nil
 }

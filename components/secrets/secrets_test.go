@@ -174,3 +174,30 @@ func TestGrafanaReaderPasswordNeedsBothStacks(t *testing.T) {
 		}
 	}
 }
+
+// The Elasticsearch admin password's bcrypt hash comes from the same RandomPassword, secret, so a
+// rotation changes both; without logging it is empty.
+func TestElasticPasswordHash(t *testing.T) {
+	m, s, err := generate(t, &SecretsArgs{ElasticPassword: true, ElasticPasswordRotation: "2027-04"})
+	if err != nil {
+		t.Fatalf("NewSecrets: %v", err)
+	}
+	if got := m.Find(t, tPassword, "stack-elastic").String("keepers.rotation"); got != "2027-04" {
+		t.Errorf("elastic keeper = %q, want the rotation value", got)
+	}
+	password, _ := mocktest.Await(t, s.ElasticPassword)
+	hash, secret := mocktest.Await(t, s.ElasticPasswordHash)
+	if !secret {
+		t.Error("elasticPasswordHash is not secret")
+	}
+	if hash != mocktest.BcryptHash(password.(string)) {
+		t.Errorf("elasticPasswordHash = %v, want the bcryptHash of the elastic password", hash)
+	}
+	_, s, err = generate(t, &SecretsArgs{})
+	if err != nil {
+		t.Fatalf("NewSecrets: %v", err)
+	}
+	if hash, secret := mocktest.Await(t, s.ElasticPasswordHash); hash != "" || !secret {
+		t.Errorf("without logging elasticPasswordHash = %v (secret %v), want a secret empty string", hash, secret)
+	}
+}

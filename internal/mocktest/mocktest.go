@@ -4,6 +4,8 @@ package mocktest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strconv"
@@ -22,6 +24,22 @@ const Project = "nexios"
 
 // GeneratedPassword is what the mocked random provider returns as a RandomPassword's result.
 func GeneratedPassword(name string) string { return "generated-" + name }
+
+// RotatedPassword is the mocked result for a RandomPassword whose rotation keeper is set: a new
+// keeper gives a new password, as with the real provider.
+func RotatedPassword(name, rotation string) string {
+	if rotation == "" {
+		return GeneratedPassword(name)
+	}
+	return GeneratedPassword(name) + "-" + rotation
+}
+
+// BcryptHash is the mocked bcryptHash of a password: shaped like bcrypt's, different for every
+// password, and never containing the password itself.
+func BcryptHash(password string) string {
+	sum := sha256.Sum256([]byte(password))
+	return "$2a$10$" + hex.EncodeToString(sum[:])[:53]
+}
 
 // Resource is one registered resource as the engine would have seen it.
 type Resource struct {
@@ -53,8 +71,15 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	outputs := args.Inputs.Copy()
 	switch {
 	case args.TypeToken == "random:index/randomPassword:RandomPassword":
-		outputs["result"] = resource.MakeSecret(resource.NewStringProperty(GeneratedPassword(args.Name)))
-		outputs["bcryptHash"] = resource.MakeSecret(resource.NewStringProperty("$2a$10$hash"))
+		rotation := ""
+		if k, ok := args.Inputs["keepers"]; ok && k.IsObject() {
+			if r, ok := k.ObjectValue()["rotation"]; ok && r.IsString() {
+				rotation = r.StringValue()
+			}
+		}
+		result := RotatedPassword(args.Name, rotation)
+		outputs["result"] = resource.MakeSecret(resource.NewStringProperty(result))
+		outputs["bcryptHash"] = resource.MakeSecret(resource.NewStringProperty(BcryptHash(result)))
 	case strings.HasPrefix(args.TypeToken, "kubernetes:") && args.Custom && args.TypeToken != "pulumi:providers:kubernetes":
 		meta := resource.PropertyMap{}
 		if v, ok := outputs["metadata"]; ok && v.IsObject() {
