@@ -70,6 +70,7 @@ func Up(ctx context.Context, o Options, log io.Writer) error {
 	switch state {
 	case Running:
 		fmt.Fprintf(log, "cluster %q is already running; nothing to do\n", o.Name)
+		o.warnIfOutdated(log)
 		o.printUsage(log)
 		return nil
 	case Stopped:
@@ -83,6 +84,7 @@ func Up(ctx context.Context, o Options, log io.Writer) error {
 			return Up(ctx, o, log)
 		}
 		fmt.Fprintf(log, "cluster %q is stopped; starting it\n", o.Name)
+		o.warnIfOutdated(log)
 		if err := o.kwokctl(ctx, "start", "cluster"); err != nil {
 			return fmt.Errorf("start cluster %q (or remove it with `make cluster-down CLUSTER=%s`): %w", o.Name, o.Name, err)
 		}
@@ -103,6 +105,9 @@ func Up(ctx context.Context, o Options, log io.Writer) error {
 		return err
 	}
 	if err := waitAPI(ctx, client); err != nil {
+		return fmt.Errorf("cluster %q: %w", o.Name, err)
+	}
+	if err := ensureStorageClass(ctx, client); err != nil {
 		return fmt.Errorf("cluster %q: %w", o.Name, err)
 	}
 	if err := o.ensureNodes(ctx, client); err != nil {
@@ -126,6 +131,9 @@ func Down(ctx context.Context, o Options, log io.Writer) error {
 		fmt.Fprintf(log, "cluster %q does not exist; nothing to do\n", o.Name)
 		return nil
 	}
+	// A directory that cannot be removed must not keep the cluster alive:
+	// its error is reported once the cluster is gone.
+	volumesErr := o.removeVolumeDirs(ctx, log)
 	if _, err := os.Stat(o.kwokClusterDir()); err == nil {
 		// kwokctl stops the processes it started; removing the folder alone
 		// would leave them running.
@@ -137,6 +145,9 @@ func Down(ctx context.Context, o Options, log io.Writer) error {
 		return fmt.Errorf("remove state of cluster %q: %w", o.Name, err)
 	}
 	fmt.Fprintf(log, "cluster %q deleted\n", o.Name)
+	if volumesErr != nil {
+		return fmt.Errorf("cluster %q: %w", o.Name, volumesErr)
+	}
 	return nil
 }
 

@@ -1,8 +1,10 @@
 package devcluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +18,10 @@ import (
 // not a dependency because its Kubernetes versions would fight the control
 // plane's.
 type kwokctlConfiguration struct {
-	APIVersion string         `json:"apiVersion"`
-	Kind       string         `json:"kind"`
-	Options    kwokctlOptions `json:"options"`
+	APIVersion        string           `json:"apiVersion"`
+	Kind              string           `json:"kind"`
+	Options           kwokctlOptions   `json:"options"`
+	ComponentsPatches []componentPatch `json:"componentsPatches"`
 }
 
 type kwokctlOptions struct {
@@ -29,6 +32,19 @@ type kwokctlOptions struct {
 	KubeSchedulerBinary         string `json:"kubeSchedulerBinary"`
 	EtcdBinary                  string `json:"etcdBinary"`
 	KwokControllerBinary        string `json:"kwokControllerBinary"`
+}
+
+// componentPatch adds command-line flags to one component kwokctl starts;
+// kwokctl appends each as --key=value to the component's own flags and keeps
+// them in the cluster's saved configuration, so a restart keeps them too.
+type componentPatch struct {
+	Name      string     `json:"name"`
+	ExtraArgs []extraArg `json:"extraArgs"`
+}
+
+type extraArg struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // kwokctlConfigYAML renders the cluster's KwokctlConfiguration. Every binary
@@ -63,11 +79,36 @@ func (o Options) kwokctlConfigYAML() ([]byte, error) {
 		APIVersion: "config.kwok.x-k8s.io/v1alpha1",
 		Kind:       "KwokctlConfiguration",
 		Options:    options,
+		ComponentsPatches: []componentPatch{{
+			Name: "kube-controller-manager",
+			// Volume claims of the default StorageClass (storage.go) are
+			// provisioned by kube-controller-manager's built-in hostPath
+			// provisioner, off by default: nothing else here could bind
+			// them.
+			ExtraArgs: []extraArg{{Key: "enable-hostpath-provisioner", Value: "true"}},
+		}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("render kwokctl configuration: %w", err)
 	}
 	return data, nil
+}
+
+// warnIfOutdated says so when the cluster was created from another
+// configuration than this version of nexios-cluster writes, e.g. before it
+// enabled volume provisioning: kwokctl keeps a cluster's configuration for its
+// lifetime, so only recreating the cluster applies the new one.
+func (o Options) warnIfOutdated(log io.Writer) {
+	want, err := o.kwokctlConfigYAML()
+	if err != nil {
+		// Starting will fail with the same error, which names the fix.
+		return
+	}
+	if have, err := os.ReadFile(o.kwokctlConfig()); err == nil && bytes.Equal(have, want) {
+		return
+	}
+	fmt.Fprintf(log, "cluster %q was created with another configuration than this nexios-cluster writes "+
+		"(e.g. without volume provisioning); to apply it, recreate the cluster: make cluster-down cluster CLUSTER=%s\n", o.Name, o.Name)
 }
 
 // kwokctl runs kwokctl against this cluster with its work dir and caches
