@@ -15,7 +15,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"gopkg.in/yaml.v3"
 
-	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
 	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
 	nexios "github.com/nexios-labs/nexios-k8s/program"
 )
@@ -34,28 +33,7 @@ const prodCluster = "nexios-e2e-prod"
 // StorageClass (kube-controller-manager's hostPath provisioner); kwok simulates the pods, so Ready
 // is kwok's word and nothing writes to the volumes.
 func TestProdProfile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
-	}
-	tc := requireTools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
-	defer cancel()
-	cluster := localcluster.Cluster{Toolchain: tc, Name: prodCluster, Log: testLog{t}}
-	if err := cluster.Stop(ctx); err != nil {
-		t.Fatalf("removing a leftover cluster: %v", err)
-	}
-	if err := cluster.Start(ctx); err != nil {
-		t.Fatalf("starting the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
-	kubeconfig, err := cluster.Kubeconfig(ctx)
-	if err != nil {
-		t.Fatalf("kubeconfig: %v", err)
-	}
+	ctx, tc, kubeconfig := freshCluster(t, prodCluster)
 	api := newAPIClient(t, kubeconfig)
 	stack := prodStack(ctx, t, tc, kubeconfig)
 	progress := optup.ProgressStreams(testLog{t})
