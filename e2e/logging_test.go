@@ -23,10 +23,9 @@ const loggingCluster = "nexios-e2e-logging"
 // every part of the EFK stack must come up Ready (the setup Job Complete), and a second up must
 // change nothing.
 //
-// The local cluster has no storage provisioner (kwok simulates nodes; nothing binds a
-// PersistentVolumeClaim), so these stacks set logging.elasticsearch.ephemeralStorage; the
-// PersistentVolumeClaim templates are covered by the unit tests. kwok's default pod stages complete
-// pods owned by a Job, so the setup Job completes here without skipAwait.
+// These stacks set logging.elasticsearch.ephemeralStorage, so the emptyDir path runs for real here;
+// TestProdProfile deploys the volume claims on the local cluster's hostPath provisioner. kwok's
+// default pod stages complete pods owned by a Job, so the setup Job completes here without skipAwait.
 func TestLoggingStack(t *testing.T) {
 	ctx, tc, kubeconfig := freshCluster(t, loggingCluster)
 	api := newAPIClient(t, kubeconfig)
@@ -37,8 +36,8 @@ func TestLoggingStack(t *testing.T) {
 		stack, namespace string
 		esReplicas       int
 		kibanaReplicas   int
-		// monitoring also deploys Grafana, which reads the logs; only dev's Prometheus runs here
-		// (prod's volume claim would stay Pending).
+		// monitoring also deploys Grafana, which reads the logs; the prod profile with monitoring is
+		// TestProdProfile's.
 		monitoring bool
 	}{
 		{"logging-dev", "logging-dev", 1, 1, true},

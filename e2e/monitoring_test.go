@@ -23,9 +23,8 @@ const monitoringCluster = "nexios-e2e-monitoring"
 // engine and provider, and checks that every monitoring workload is Ready, that the custom metrics API
 // is registered, and that a second up changes nothing.
 //
-// The dev profile is the one that can run here: the local cluster has no storage provisioner, so
-// prod's Prometheus volume claim would stay Pending. kwok simulates the pods, so Ready is kwok's word
-// and the aggregated API is registered but never answers.
+// The prod profile, with Prometheus on a volume claim, is TestProdProfile's. kwok simulates the pods,
+// so Ready is kwok's word and the aggregated API is registered but never answers.
 func TestMonitoringStack(t *testing.T) {
 	ctx, tc, kubeconfig := freshCluster(t, monitoringCluster)
 	stack := devStack(ctx, t, tc, kubeconfig)
