@@ -78,17 +78,7 @@ func prodArgs() AppArgs {
 
 func deploy(t *testing.T, args AppArgs) (*mocktest.Mocks, *App) {
 	t.Helper()
-	m := &mocktest.Mocks{}
-	var app *App
-	err := m.Run("test", mocktest.Config{}, func(ctx *pulumi.Context) error {
-		var err error
-		app, err = NewApp(ctx, "web", &args)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("NewApp: %v", err)
-	}
-	return m, app
+	return mocktest.Build(t, func(ctx *pulumi.Context) (*App, error) { return NewApp(ctx, "web", &args) })
 }
 
 func TestNewAppChildren(t *testing.T) {

@@ -86,17 +86,7 @@ func prodArgs() LoggingArgs {
 
 func deploy(t *testing.T, args LoggingArgs) (*mocktest.Mocks, *Logging) {
 	t.Helper()
-	m := &mocktest.Mocks{}
-	var l *Logging
-	err := m.Run("test", mocktest.Config{}, func(ctx *pulumi.Context) error {
-		var err error
-		l, err = NewLogging(ctx, "logs", &args)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("NewLogging: %v", err)
-	}
-	return m, l
+	return mocktest.Build(t, func(ctx *pulumi.Context) (*Logging, error) { return NewLogging(ctx, "logs", &args) })
 }
 
 func TestNilArgs(t *testing.T) {

@@ -94,17 +94,7 @@ const (
 
 func deploy(t *testing.T, args MonitoringArgs) (*mocktest.Mocks, *Monitoring) {
 	t.Helper()
-	m := &mocktest.Mocks{}
-	var mon *Monitoring
-	err := m.Run("test", mocktest.Config{}, func(ctx *pulumi.Context) error {
-		var err error
-		mon, err = NewMonitoring(ctx, "mon", &args)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("NewMonitoring: %v", err)
-	}
-	return m, mon
+	return mocktest.Build(t, func(ctx *pulumi.Context) (*Monitoring, error) { return NewMonitoring(ctx, "mon", &args) })
 }
 
 func expectString(t *testing.T, r mocktest.Resource, path, want string) {

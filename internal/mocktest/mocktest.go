@@ -292,3 +292,19 @@ func Await(t testing.TB, o pulumi.Output) (value any, secret bool) {
 	}
 	return res.Value, res.Secret
 }
+
+// Build runs newComponent under fresh mocks as stack "test" and fails the test when it returns an error.
+func Build[C any](t testing.TB, newComponent func(*pulumi.Context) (C, error)) (*Mocks, C) {
+	t.Helper()
+	m := &Mocks{}
+	var component C
+	err := m.Run("test", Config{}, func(ctx *pulumi.Context) error {
+		var err error
+		component, err = newComponent(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("building the component: %v", err)
+	}
+	return m, component
+}
