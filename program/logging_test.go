@@ -74,11 +74,7 @@ func TestLoggingOnInProd(t *testing.T) {
 		ExportLogsDataStream:   "nexios-logs",
 		ExportLoggingSecret:    "nexios-logging-credentials-abc123",
 	}
-	for key, w := range want {
-		if got, _ := mocktest.Await(t, pulumi.ToOutput(exports[key])); got != w {
-			t.Errorf("export %s = %v, want %s", key, got, w)
-		}
-	}
+	expectExports(t, exports, want)
 	policy := m.Find(t, "kubernetes:core/v1:ConfigMap", "nexios-logging-setup").String(`data["ilm-policy.json"]`)
 	if !strings.Contains(policy, `"min_age": "14d"`) {
 		t.Errorf("the configured retention does not reach the ILM policy:\n%s", policy)

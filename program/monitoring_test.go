@@ -129,11 +129,7 @@ func TestMonitoringExports(t *testing.T) {
 		ExportPrometheusURL:       "http://nexios-monitoring-prometheus-abc123.monitoring.svc.cluster.local:9090",
 		ExportGrafanaURL:          "http://grafana.example.com",
 	}
-	for key, w := range want {
-		if got, _ := mocktest.Await(t, pulumi.ToOutput(exports[key])); got != w {
-			t.Errorf("export %s = %v, want %s", key, got, w)
-		}
-	}
+	expectExports(t, exports, want)
 	off := devConfig(t)
 	off.Values["nexios:monitoring"] = `{"enabled": false}`
 	m, exports, err := run(t, "dev", off)

@@ -228,6 +228,16 @@ func TestSecretValuesAreSecretWhereverTheyGo(t *testing.T) {
 	}
 }
 
+// expectExports checks the values of the named exports.
+func expectExports(t *testing.T, exports pulumi.Map, want map[string]string) {
+	t.Helper()
+	for key, w := range want {
+		if got, _ := mocktest.Await(t, pulumi.ToOutput(exports[key])); got != w {
+			t.Errorf("export %s = %v, want %s", key, got, w)
+		}
+	}
+}
+
 // walkPlaintext calls visit for every string in v, saying whether a secret marker encloses it.
 func walkPlaintext(v resource.PropertyValue, inSecret bool, visit func(string, bool)) {
 	switch {

@@ -384,27 +384,10 @@ func TestNewAppRejectsBadArgs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a := devArgs()
 			tt.mutate(&a)
-			m := &mocktest.Mocks{}
-			err := m.Run("test", mocktest.Config{}, func(ctx *pulumi.Context) error {
-				_, err := NewApp(ctx, "web", &a)
-				return err
-			})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("want error containing %q, got %v", tt.want, err)
-			}
-			if n := len(m.Resources()); n != 0 {
-				t.Errorf("%d resources registered despite invalid args", n)
-			}
+			mocktest.ExpectRejected(t, func(ctx *pulumi.Context) (*App, error) { return NewApp(ctx, "web", &a) }, tt.want)
 		})
 	}
-	m := &mocktest.Mocks{}
-	err := m.Run("test", mocktest.Config{}, func(ctx *pulumi.Context) error {
-		_, err := NewApp(ctx, "web", nil)
-		return err
-	})
-	if err == nil || !strings.Contains(err.Error(), "args are required") {
-		t.Errorf("nil args: got %v", err)
-	}
+	mocktest.ExpectRejected(t, func(ctx *pulumi.Context) (*App, error) { return NewApp(ctx, "web", nil) }, "args are required")
 }
 
 func expectString(t *testing.T, r mocktest.Resource, path, want string) {

@@ -127,17 +127,7 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := devArgs()
 			tt.change(&args)
-			m := &mocktest.Mocks{}
-			err := m.Run("test", mocktest.Config{}, func(ctx *pulumi.Context) error {
-				_, err := NewLogging(ctx, "logs", &args)
-				return err
-			})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("want an error naming %s, got %v", tt.want, err)
-			}
-			if n := len(m.Resources()); n != 0 {
-				t.Errorf("%d resources registered for invalid args", n)
-			}
+			mocktest.ExpectRejected(t, func(ctx *pulumi.Context) (*Logging, error) { return NewLogging(ctx, "logs", &args) }, tt.want)
 		})
 	}
 }

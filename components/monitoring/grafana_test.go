@@ -158,12 +158,6 @@ func TestGrafanaElasticsearchCredentials(t *testing.T) {
 func TestElasticsearchDatasourceNeedsItsCredentials(t *testing.T) {
 	args := prodArgs()
 	args.Grafana.ElasticsearchCA = nil
-	m := &mocktest.Mocks{}
-	err := m.Run("test", mocktest.Config{}, func(ctx *pulumi.Context) error {
-		_, err := NewMonitoring(ctx, "mon", &args)
-		return err
-	})
-	if err == nil || !strings.Contains(err.Error(), "user, password and CA certificate come together") {
-		t.Errorf("no CA: got %v", err)
-	}
+	mocktest.ExpectRejected(t, func(ctx *pulumi.Context) (*Monitoring, error) { return NewMonitoring(ctx, "mon", &args) },
+		"user, password and CA certificate come together")
 }

@@ -233,12 +233,5 @@ func TestChildrenFollowTheHouseRules(t *testing.T) {
 }
 
 func TestNilArgs(t *testing.T) {
-	m := &mocktest.Mocks{}
-	err := m.Run("test", mocktest.Config{}, func(ctx *pulumi.Context) error {
-		_, err := NewMonitoring(ctx, "mon", nil)
-		return err
-	})
-	if err == nil || !strings.Contains(err.Error(), "args are required") {
-		t.Errorf("nil args: %v", err)
-	}
+	mocktest.ExpectRejected(t, func(ctx *pulumi.Context) (*Monitoring, error) { return NewMonitoring(ctx, "mon", nil) }, "args are required")
 }

@@ -308,3 +308,20 @@ func Build[C any](t testing.TB, newComponent func(*pulumi.Context) (C, error)) (
 	}
 	return m, component
 }
+
+// ExpectRejected runs newComponent under fresh mocks and fails the test unless it returns an error
+// containing want having registered nothing: bad input must be refused before any resource exists.
+func ExpectRejected[C any](t testing.TB, newComponent func(*pulumi.Context) (C, error), want string) {
+	t.Helper()
+	m := &Mocks{}
+	err := m.Run("test", Config{}, func(ctx *pulumi.Context) error {
+		_, err := newComponent(ctx)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("want an error containing %q, got %v", want, err)
+	}
+	if n := len(m.Resources()); n != 0 {
+		t.Errorf("%d resources registered for rejected input", n)
+	}
+}
