@@ -28,6 +28,7 @@ help: ## List the targets.
 
 unit: ## Unit tests: components and stacks with Pulumi mocks, no cluster needed.
 	go test -count=1 ./components/... ./stacks/... ./program/...
+	/usr/bin/python3 -m unittest discover -s examples/app -v
 
 lint: ## gofmt and go vet.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
