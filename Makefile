@@ -14,8 +14,8 @@ STACK ?= dev
 
 .PHONY: help test unit lint up down
 
-up: tools ## Main job: deploy STACK (default dev), starting the local cluster unless another is configured; prints the outputs.
-	NEXIOS_CLUSTER=$(CLUSTER) go run ./cmd/deploy up $(STACK)
+up: tools images ## Main job: deploy STACK (default dev), starting the local cluster (with a real node where the machine allows: REAL_NODE=auto|on|off) unless another is configured; prints what ran for real and the outputs.
+	NEXIOS_CLUSTER=$(CLUSTER) NEXIOS_REAL_NODE=$(REAL_NODE) go run ./cmd/deploy up $(STACK)
 
 down: tools ## Destroy STACK (prod also needs CONFIRM=prod), then stop the local cluster.
 	NEXIOS_CLUSTER=$(CLUSTER) go run ./cmd/deploy destroy $(STACK) $(if $(CONFIRM),--confirm $(CONFIRM))

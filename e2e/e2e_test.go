@@ -193,13 +193,25 @@ func newStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, kubecon
 // minute of the test's deadline for that cleanup.
 func freshCluster(t *testing.T, name string) (context.Context, toolchain.Toolchain, string) {
 	t.Helper()
+	ctx, tc, cluster := startFreshCluster(t, localcluster.Cluster{Name: name})
+	kubeconfig, err := cluster.Kubeconfig(ctx)
+	if err != nil {
+		t.Fatalf("kubeconfig: %v", err)
+	}
+	return ctx, tc, kubeconfig
+}
+
+// startFreshCluster is freshCluster for a cluster of any shape, returning the cluster.
+func startFreshCluster(t *testing.T, cluster localcluster.Cluster) (context.Context, toolchain.Toolchain, localcluster.Cluster) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
 	}
 	tc := requireTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
 	t.Cleanup(cancel)
-	cluster := localcluster.Cluster{Toolchain: tc, Name: name, Log: testLog{t}}
+	cluster.Toolchain, cluster.Log = tc, testLog{t}
+	name := cluster.Name
 	// A cluster left by an interrupted run may hold its objects: start clean.
 	if err := cluster.Stop(ctx); err != nil {
 		t.Fatalf("removing a leftover cluster: %v", err)
@@ -215,11 +227,7 @@ func freshCluster(t *testing.T, name string) (context.Context, toolchain.Toolcha
 			t.Errorf("stopping cluster %s: %v", name, err)
 		}
 	})
-	kubeconfig, err := cluster.Kubeconfig(ctx)
-	if err != nil {
-		t.Fatalf("kubeconfig: %v", err)
-	}
-	return ctx, tc, kubeconfig
+	return ctx, tc, cluster
 }
 
 // requireTools fails when the tools are missing and the run asked for the

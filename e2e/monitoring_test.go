@@ -27,7 +27,7 @@ const monitoringCluster = "nexios-e2e-monitoring"
 // so Ready is kwok's word and the aggregated API is registered but never answers.
 func TestMonitoringStack(t *testing.T) {
 	ctx, tc, kubeconfig := freshCluster(t, monitoringCluster)
-	stack := devStack(ctx, t, tc, kubeconfig)
+	stack := devStack(ctx, t, tc, kubeconfig, exampleAppImage)
 	api := newAPIClient(t, kubeconfig)
 	progress := optup.ProgressStreams(testLog{t})
 
@@ -115,16 +115,20 @@ func TestMonitoringStack(t *testing.T) {
 	}
 }
 
-// devStack is the dev stack of the real program, inline, in a scratch project with its own file
-// backend, aimed at the test cluster through nexios:target.kubeconfig.
-func devStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, kubeconfig string) auto.Stack {
+// exampleAppImage is the example app's image (examples/app), built by `make images`; the committed
+// dev stack deploys it.
+const exampleAppImage = "ghcr.io/nexios-labs/nexios-example-app:0.1.0"
+
+// devStack is the dev stack of the real program with the given app image, inline, in a scratch
+// project with its own file backend, aimed at the test cluster through nexios:target.kubeconfig.
+func devStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, kubeconfig, image string) auto.Stack {
 	t.Helper()
 	workDir := t.TempDir()
 	project, err := os.ReadFile(filepath.Join(tc.Root, "Pulumi.yaml"))
 	if err != nil {
 		t.Fatalf("reading Pulumi.yaml: %v", err)
 	}
-	stackFile := "config:\n  nexios:app:\n    image: ghcr.io/nexios-labs/nexios-app:1.0.0\n  nexios:target:\n    kubeconfig: " + kubeconfig + "\n"
+	stackFile := "config:\n  nexios:app:\n    image: " + image + "\n  nexios:target:\n    kubeconfig: " + kubeconfig + "\n"
 	for name, content := range map[string]string{"Pulumi.yaml": string(project), "Pulumi.dev.yaml": stackFile} {
 		if err := os.WriteFile(filepath.Join(workDir, name), []byte(content), 0o644); err != nil {
 			t.Fatalf("writing %s: %v", name, err)

@@ -53,7 +53,8 @@ func TestCommittedDevStackIsValid(t *testing.T) {
 		t.Fatalf("Pulumi.dev.yaml: %v", err)
 	}
 	expect(t, "environment", cfg.Environment, Dev)
-	expect(t, "image", cfg.App.Image, "ghcr.io/nexios-labs/nexios-app:1.0.0")
+	// The example app's image, which the local cluster's real node has (examples/app).
+	expect(t, "image", cfg.App.Image, "ghcr.io/nexios-labs/nexios-example-app:0.1.0")
 }
 
 // The committed prod file lacks only the team's own database URL, which is never committed.

@@ -183,6 +183,15 @@ func (d *deployer) up(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("update of stack %q failed: %w", d.opts.stack, err)
 	}
+	if d.localCluster != nil {
+		// What ran for real and what kwok only simulated is what a user must know to trust a
+		// local deployment.
+		table, err := d.localCluster.Workloads(ctx)
+		if err != nil {
+			return fmt.Errorf("listing the local cluster's workloads: %w", err)
+		}
+		fmt.Fprintf(d.stdout, "\n%s", table)
+	}
 	fmt.Fprintf(d.stdout, "\nOutputs of stack %s:\n", d.opts.stack)
 	return printOutputs(d.stdout, res.Outputs, false, false)
 }

@@ -149,5 +149,7 @@ Environment:
                               the dev stack on the local cluster defaults to an empty passphrase
   KUBECONFIG                  a cluster other than the local one
   NEXIOS_CLUSTER              the local cluster's name (default nexios; make passes CLUSTER)
+  NEXIOS_REAL_NODE            auto (default), on or off: whether a new local cluster gets a real node
+                              running the containers (needs root; auto falls back to simulated nodes)
 
 Exit codes: 0 success, 1 the operation failed, 2 invalid input, 3 changes found with --expect-no-changes.`

@@ -33,6 +33,8 @@ type deployer struct {
 	env            map[string]string
 	config         *stacks.Config
 	stack          auto.Stack
+	// localCluster is the local cluster the command deploys to, once started.
+	localCluster *localcluster.Cluster
 }
 
 // newDeployer checks everything it can before touching state or a cluster: tools, passphrase, and the
@@ -170,6 +172,12 @@ func (d *deployer) ensureLocalCluster(ctx context.Context) error {
 		return invalid(err)
 	}
 	cluster := localcluster.Cluster{Toolchain: d.tools, Name: localClusterName(), Log: d.stderr}
+	realNodes, err := d.realNodes(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	cluster.RealNodes = realNodes
+	d.localCluster = &cluster
 	if err := cluster.Start(ctx); err != nil {
 		return fmt.Errorf("starting the local cluster %q: %w", cluster.Name, err)
 	}
@@ -179,4 +187,24 @@ func (d *deployer) ensureLocalCluster(ctx context.Context) error {
 	}
 	d.env["KUBECONFIG"] = kubeconfig
 	return d.stack.Workspace().SetEnvVars(map[string]string{"KUBECONFIG": kubeconfig})
+}
+
+// realNodes decides whether a new local cluster gets a real node (NEXIOS_REAL_NODE: auto, the
+// default, where the machine can run one; on; off). In auto, a machine that cannot gets one line
+// saying why, and simulated nodes only.
+func (d *deployer) realNodes(ctx context.Context, cluster localcluster.Cluster) (int, error) {
+	switch mode := os.Getenv("NEXIOS_REAL_NODE"); mode {
+	case "on":
+		return 1, nil
+	case "off":
+		return 0, nil
+	case "", "auto":
+		if err := cluster.RealNodeSupport(ctx); err != nil {
+			fmt.Fprintf(d.stderr, "local cluster: no real node on this machine, pods are simulated by kwok and no container runs (%v)\n", err)
+			return 0, nil
+		}
+		return 1, nil
+	default:
+		return 0, invalid(fmt.Errorf("NEXIOS_REAL_NODE=%q: want auto, on or off", mode))
+	}
 }

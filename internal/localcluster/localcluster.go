@@ -7,6 +7,7 @@ package localcluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -33,8 +34,11 @@ type Cluster struct {
 	Toolchain toolchain.Toolchain
 	// Name names the cluster; tests use their own so a developer's cluster
 	// is never touched.
-	Name       string
-	Nodes      int
+	Name  string
+	Nodes int
+	// RealNodes adds a real node whose containers run (0 or 1; needs root
+	// and the images `make images` builds).
+	RealNodes  int
 	NodeCPU    string
 	NodeMemory string
 	// Log receives nexios-cluster's progress output; nil discards it.
@@ -52,6 +56,32 @@ func (c Cluster) Start(ctx context.Context) error {
 func (c Cluster) Stop(ctx context.Context) error {
 	_, err := c.run(ctx, c.args("down"))
 	return err
+}
+
+// Pause stops the cluster's processes and keeps its state, as a reboot
+// would; Start brings it back with the same objects.
+func (c Cluster) Pause(ctx context.Context) error {
+	_, err := c.run(ctx, c.args("stop"))
+	return err
+}
+
+// Workloads returns nexios-cluster's table of the cluster's workloads and
+// whether each ran for real or simulated.
+func (c Cluster) Workloads(ctx context.Context) (string, error) {
+	return c.run(ctx, c.args("workloads"))
+}
+
+// RealNodeSupport returns nil when this machine can run a real node, or the
+// reasons it cannot.
+func (c Cluster) RealNodeSupport(ctx context.Context) error {
+	out, err := c.run(ctx, c.args("real-node-support"))
+	if err != nil {
+		return err
+	}
+	if reason, found := strings.CutPrefix(strings.TrimSpace(out), "no: "); found {
+		return errors.New(reason)
+	}
+	return nil
 }
 
 // Status reports whether the cluster exists and whether its API answers.
@@ -91,6 +121,9 @@ func (c Cluster) args(command string) []string {
 	}
 	if c.Nodes != 0 {
 		args = append(args, "-nodes", strconv.Itoa(c.Nodes))
+	}
+	if c.RealNodes != 0 {
+		args = append(args, "-real-nodes", strconv.Itoa(c.RealNodes))
 	}
 	if c.NodeCPU != "" {
 		args = append(args, "-node-cpu", c.NodeCPU)

@@ -67,8 +67,30 @@ func Up(ctx context.Context, o Options, log io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if state != Absent {
+		// A cluster keeps the nodes it was created with: its API server was
+		// configured for them.
+		created := 0
+		if o.hasRealNode() {
+			created = 1
+		}
+		if created != o.RealNodes {
+			fmt.Fprintf(log, "cluster %q was created with %d real nodes and keeps them; to change that, recreate it: make cluster-down cluster CLUSTER=%s\n",
+				o.Name, created, o.Name)
+		}
+		o.RealNodes = created
+	}
+	if o.RealNodes > 0 {
+		if err := o.realNodePreflight(ctx); err != nil {
+			return err
+		}
+	}
 	switch state {
 	case Running:
+		if o.RealNodes > 0 && !o.realNodeRunning() {
+			fmt.Fprintf(log, "cluster %q is running but its real node is not; starting it\n", o.Name)
+			break
+		}
 		fmt.Fprintf(log, "cluster %q is already running; nothing to do\n", o.Name)
 		o.warnIfOutdated(log)
 		o.printUsage(log)
@@ -116,9 +138,42 @@ func Up(ctx context.Context, o Options, log io.Writer) error {
 	if err := o.waitNodesReady(ctx, client); err != nil {
 		return fmt.Errorf("cluster %q: %w", o.Name, err)
 	}
-	fmt.Fprintf(log, "cluster %q is ready: %d nodes of %s CPU / %s memory over %s\n",
+	fmt.Fprintf(log, "cluster %q is ready: %d simulated nodes of %s CPU / %s memory over %s\n",
 		o.Name, o.Nodes, o.NodeCPU, o.NodeMemory, strings.Join(o.Zones, ", "))
+	if o.RealNodes > 0 {
+		start := time.Now()
+		if err := o.startRealNode(ctx, client, log); err != nil {
+			return fmt.Errorf("cluster %q: %w", o.Name, err)
+		}
+		if err := o.waitRealNodeReady(ctx, client); err != nil {
+			return fmt.Errorf("cluster %q: %w", o.Name, err)
+		}
+		fmt.Fprintf(log, "cluster %q: real node %s is ready (containerd, runc, kube-proxy, kube-router, CoreDNS) in %s\n",
+			o.Name, o.realNodeName(), time.Since(start).Round(100*time.Millisecond))
+	}
 	o.printUsage(log)
+	return nil
+}
+
+// Stop stops a cluster and keeps its state, as a reboot would: its processes
+// end, the real node's containers die and its mounts, network namespace and
+// cgroups go; Up starts it again with the same objects.
+func Stop(ctx context.Context, o Options, log io.Writer) error {
+	state, err := Status(ctx, o)
+	if err != nil {
+		return err
+	}
+	if state == Absent {
+		fmt.Fprintf(log, "cluster %q does not exist; nothing to do\n", o.Name)
+		return nil
+	}
+	if err := o.stopRealNode(ctx); err != nil {
+		return fmt.Errorf("cluster %q: %w", o.Name, err)
+	}
+	if err := o.kwokctl(ctx, "stop", "cluster"); err != nil {
+		return fmt.Errorf("stop cluster %q: %w", o.Name, err)
+	}
+	fmt.Fprintf(log, "cluster %q stopped; `make cluster CLUSTER=%s` starts it again\n", o.Name, o.Name)
 	return nil
 }
 
@@ -130,6 +185,11 @@ func Down(ctx context.Context, o Options, log io.Writer) error {
 	if _, err := os.Stat(o.Dir()); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(log, "cluster %q does not exist; nothing to do\n", o.Name)
 		return nil
+	}
+	// The real node first: its processes hold mounts inside the state
+	// folder, and its containers must not outlive the cluster.
+	if err := o.stopRealNode(ctx); err != nil {
+		return fmt.Errorf("cluster %q: %w", o.Name, err)
 	}
 	// A directory that cannot be removed must not keep the cluster alive:
 	// its error is reported once the cluster is gone.
@@ -154,6 +214,12 @@ func Down(ctx context.Context, o Options, log io.Writer) error {
 func (o Options) create(ctx context.Context) error {
 	if err := os.MkdirAll(o.Dir(), 0o755); err != nil {
 		return fmt.Errorf("create state folder: %w", err)
+	}
+	if o.RealNodes > 0 {
+		// Marks the cluster as one with a real node from its creation on.
+		if err := os.MkdirAll(o.nodeDir(), 0o755); err != nil {
+			return fmt.Errorf("create the real node's folder: %w", err)
+		}
 	}
 	config, err := o.kwokctlConfigYAML()
 	if err != nil {

@@ -25,13 +25,14 @@ type kwokctlConfiguration struct {
 }
 
 type kwokctlOptions struct {
-	Runtime                     string `json:"runtime"`
-	BindAddress                 string `json:"bindAddress"`
-	KubeApiserverBinary         string `json:"kubeApiserverBinary"`
-	KubeControllerManagerBinary string `json:"kubeControllerManagerBinary"`
-	KubeSchedulerBinary         string `json:"kubeSchedulerBinary"`
-	EtcdBinary                  string `json:"etcdBinary"`
-	KwokControllerBinary        string `json:"kwokControllerBinary"`
+	Runtime                     string   `json:"runtime"`
+	KubeApiserverCertSANs       []string `json:"kubeApiserverCertSANs,omitempty"`
+	BindAddress                 string   `json:"bindAddress"`
+	KubeApiserverBinary         string   `json:"kubeApiserverBinary"`
+	KubeControllerManagerBinary string   `json:"kubeControllerManagerBinary"`
+	KubeSchedulerBinary         string   `json:"kubeSchedulerBinary"`
+	EtcdBinary                  string   `json:"etcdBinary"`
+	KwokControllerBinary        string   `json:"kwokControllerBinary"`
 }
 
 // componentPatch adds command-line flags to one component kwokctl starts;
@@ -45,6 +46,9 @@ type componentPatch struct {
 type extraArg struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
+	// Override replaces kwokctl's own value of the flag instead of adding
+	// a second one.
+	Override bool `json:"override,omitempty"`
 }
 
 // kwokctlConfigYAML renders the cluster's KwokctlConfiguration. Every binary
@@ -75,18 +79,38 @@ func (o Options) kwokctlConfigYAML() ([]byte, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("missing %s; run `make tools`", strings.Join(missing, ", "))
 	}
+	patches := []componentPatch{{
+		Name: "kube-controller-manager",
+		// Volume claims of the default StorageClass (storage.go) are
+		// provisioned by kube-controller-manager's built-in hostPath
+		// provisioner, off by default: nothing else here could bind
+		// them.
+		ExtraArgs: []extraArg{{Key: "enable-hostpath-provisioner", Value: "true"}},
+	}}
+	if o.RealNodes > 0 {
+		// Pods reach the API server through the `kubernetes` Service, which
+		// leads to the host end of the real node's link (realnet.go): the
+		// server listens there too and its certificate names that address
+		// and the Service's. It calls the kubelet (logs, exec, metrics
+		// proxy) with the admin certificate the kubelet trusts.
+		options.KubeApiserverCertSANs = []string{hostLinkIP, kubernetesServiceIP}
+		pki := o.pkiDir()
+		patches = append(patches, componentPatch{
+			Name: "kube-apiserver",
+			ExtraArgs: []extraArg{
+				{Key: "bind-address", Value: "0.0.0.0", Override: true},
+				{Key: "advertise-address", Value: hostLinkIP},
+				{Key: "service-cluster-ip-range", Value: serviceCIDR},
+				{Key: "kubelet-client-certificate", Value: filepath.Join(pki, "admin.crt")},
+				{Key: "kubelet-client-key", Value: filepath.Join(pki, "admin.key")},
+			},
+		})
+	}
 	data, err := yaml.Marshal(kwokctlConfiguration{
-		APIVersion: "config.kwok.x-k8s.io/v1alpha1",
-		Kind:       "KwokctlConfiguration",
-		Options:    options,
-		ComponentsPatches: []componentPatch{{
-			Name: "kube-controller-manager",
-			// Volume claims of the default StorageClass (storage.go) are
-			// provisioned by kube-controller-manager's built-in hostPath
-			// provisioner, off by default: nothing else here could bind
-			// them.
-			ExtraArgs: []extraArg{{Key: "enable-hostpath-provisioner", Value: "true"}},
-		}},
+		APIVersion:        "config.kwok.x-k8s.io/v1alpha1",
+		Kind:              "KwokctlConfiguration",
+		Options:           options,
+		ComponentsPatches: patches,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("render kwokctl configuration: %w", err)

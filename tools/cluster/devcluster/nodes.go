@@ -50,14 +50,20 @@ func (o Options) nodes() ([]*corev1.Node, error) {
 					Architecture:    "amd64",
 					OperatingSystem: "linux",
 				},
-				Addresses: []corev1.NodeAddress{{
-					Type: corev1.NodeInternalIP,
-					// TEST-NET-1 (RFC 5737): never routable, so a simulated
-					// node can't be mistaken for a reachable host.
-					Address: fmt.Sprintf("192.0.2.%d", i+1),
-				}},
+				Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: o.kwokNodeAddress(i)}},
 			},
 		})
 	}
 	return nodes, nil
+}
+
+// kwokNodeAddress is simulated node i's InternalIP. With a real node, an
+// unanswered address on the real node's link, so a real pod scraping a
+// simulated kubelet fails on this machine; otherwise TEST-NET-1 (RFC 5737),
+// which nothing in a simulated cluster ever dials.
+func (o Options) kwokNodeAddress(i int) string {
+	if o.RealNodes > 0 {
+		return kwokNodeIP(i)
+	}
+	return fmt.Sprintf("192.0.2.%d", i+1)
 }

@@ -32,6 +32,10 @@ type Options struct {
 	BinDir string
 	// Nodes is how many simulated nodes to create, spread over Zones.
 	Nodes int
+	// RealNodes is how many real nodes (a kubelet with containerd and runc
+	// running the containers for real) to add beside the simulated ones: 0
+	// or 1, since a real node's addresses are fixed (realnet.go).
+	RealNodes int
 	// NodeCPU, NodeMemory and NodePods are each node's allocatable resources.
 	NodeCPU    string
 	NodeMemory string
@@ -60,6 +64,9 @@ func (o Options) Validate() error {
 	}
 	if o.Nodes < 1 || o.Nodes > maxNodes {
 		errs = append(errs, fmt.Errorf("nodes: %d, want 1 to %d", o.Nodes, maxNodes))
+	}
+	if o.RealNodes < 0 || o.RealNodes > 1 {
+		errs = append(errs, fmt.Errorf("real-nodes: %d, want 0 or 1 (one machine runs one real node)", o.RealNodes))
 	}
 	if q, err := resource.ParseQuantity(o.NodeCPU); err != nil {
 		errs = append(errs, fmt.Errorf("node-cpu %q: %w", o.NodeCPU, err))

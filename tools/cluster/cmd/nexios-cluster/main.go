@@ -3,9 +3,11 @@
 // module's internal/localcluster all call it, so the cluster logic exists
 // once.
 //
-//	nexios-cluster up|down|status|kubeconfig -state-dir DIR -bin-dir DIR [flags]
+//	nexios-cluster up|stop|down|status|kubeconfig|workloads|real-node-support -state-dir DIR -bin-dir DIR [flags]
 //
-// status prints one word: running, stopped or absent.
+// status prints one word: running, stopped or absent. real-node-support
+// prints "yes", or "no: " and the reasons, and always exits 0 when it could
+// tell.
 package main
 
 import (
@@ -16,13 +18,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/nexios-labs/nexios-k8s/tools/cluster/devcluster"
 )
 
-const usage = "usage: nexios-cluster up|down|status|kubeconfig -state-dir DIR -bin-dir DIR [flags]"
+const usage = "usage: nexios-cluster up|stop|down|status|kubeconfig|workloads|real-node-support -state-dir DIR -bin-dir DIR [flags]"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -46,8 +49,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch command {
 	case "up":
 		return devcluster.Up(ctx, opts, stdout)
+	case "stop":
+		return devcluster.Stop(ctx, opts, stdout)
 	case "down":
 		return devcluster.Down(ctx, opts, stdout)
+	case "workloads":
+		return devcluster.Workloads(ctx, opts, stdout)
+	case "real-node-support":
+		if err := devcluster.RealNodeSupport(opts.BinDir); err != nil {
+			fmt.Fprintf(stdout, "no: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+			return nil
+		}
+		fmt.Fprintln(stdout, "yes")
+		return nil
 	case "status":
 		state, err := devcluster.Status(ctx, opts)
 		if err != nil {
@@ -79,6 +93,7 @@ func parseOptions(args []string, stderr io.Writer) (devcluster.Options, error) {
 	flags.StringVar(&opts.StateDir, "state-dir", "", "folder holding one state folder per cluster (required)")
 	flags.StringVar(&opts.BinDir, "bin-dir", "", "folder holding kwokctl, kwok and the control plane binaries (required)")
 	flags.IntVar(&opts.Nodes, "nodes", 3, "number of simulated nodes, spread over the zones")
+	flags.IntVar(&opts.RealNodes, "real-nodes", 0, "real nodes running containers with containerd and runc: 0 or 1 (needs root)")
 	// A mid-size cloud worker, so requests and limits that fit production
 	// nodes fit here too.
 	flags.StringVar(&opts.NodeCPU, "node-cpu", "4", "allocatable CPU per node")

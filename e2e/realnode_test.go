@@ -1,0 +1,393 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
+	nexios "github.com/nexios-labs/nexios-k8s/program"
+)
+
+// realNodeCluster is this test's own cluster, with a real node.
+const realNodeCluster = "nexios-e2e-real"
+
+// TestRealNode deploys the dev stack (the example app and the bundled monitoring stack) to a cluster
+// whose real node runs the containers with containerd and runc, and checks what only real containers
+// can show: every workload whose image was built here runs on the real node and is Ready by its own
+// probes, under the program's security context; the app answers through its Service's DNS name from
+// a namespace its NetworkPolicy admits and refuses one it does not; a stopped and restarted cluster
+// brings the same pods back; and removing the cluster leaves nothing on the machine.
+func TestRealNode(t *testing.T) {
+	probe := localcluster.Cluster{Toolchain: requireTools(t), Name: realNodeCluster}
+	if err := probe.RealNodeSupport(t.Context()); err != nil {
+		if os.Getenv("CI") != "" || os.Getenv("NEXIOS_E2E") == "1" {
+			t.Fatalf("this machine cannot run a real node: %v", err)
+		}
+		t.Skipf("this machine cannot run a real node: %v", err)
+	}
+	before := hostSnapshot(t)
+	ctx, tc, cluster := startFreshCluster(t, localcluster.Cluster{Name: realNodeCluster, RealNodes: 1})
+	kubeconfig, err := cluster.Kubeconfig(ctx)
+	if err != nil {
+		t.Fatalf("kubeconfig: %v", err)
+	}
+	api := newAPIClient(t, kubeconfig)
+	stack := devStack(ctx, t, tc, kubeconfig, exampleAppImage)
+	res, err := stack.Up(ctx, optup.ProgressStreams(testLog{t}))
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	appNamespace, _ := res.Outputs[nexios.ExportNamespace].Value.(string)
+	internalURL, _ := res.Outputs[nexios.ExportInternalURL].Value.(string)
+	realNode := realNodeCluster + "-real-0"
+
+	var ranForReal []string
+	t.Run("workloads built here run for real on the real node", func(t *testing.T) {
+		for _, namespace := range []string{appNamespace, "monitoring"} {
+			for _, pod := range listPods(t, api, namespace) {
+				real := pod.Spec.NodeName == realNode
+				if real {
+					ranForReal = append(ranForReal, namespace+"/"+pod.Metadata.Name)
+				}
+				if pod.usesImage("grafana") {
+					if real {
+						t.Errorf("pod %s/%s runs Grafana, whose image does not exist here, on the real node", namespace, pod.Metadata.Name)
+					}
+					continue
+				}
+				if !real {
+					t.Errorf("pod %s/%s runs on %s, want the real node %s", namespace, pod.Metadata.Name, pod.Spec.NodeName, realNode)
+					continue
+				}
+				if !pod.ready() {
+					t.Errorf("pod %s/%s is not Ready on the real node: %s", namespace, pod.Metadata.Name, pod.describe())
+				}
+				for _, c := range pod.Status.ContainerStatuses {
+					if c.State.Running == nil {
+						t.Errorf("container %s of %s/%s is not running: %s", c.Name, namespace, pod.Metadata.Name, pod.describe())
+					}
+				}
+			}
+		}
+		t.Logf("ran for real: %s", strings.Join(ranForReal, ", "))
+		if len(ranForReal) < 5 {
+			t.Errorf("only %d pods ran on the real node, want the app and every monitoring workload but Grafana", len(ranForReal))
+		}
+	})
+
+	t.Run("the app's namespace enforces Pod Security restricted", func(t *testing.T) {
+		var ns struct {
+			Metadata struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+		}
+		if code := api.get(t, "/api/v1/namespaces/"+appNamespace, &ns); code != http.StatusOK {
+			t.Fatalf("GET namespace: HTTP %d", code)
+		}
+		if got := ns.Metadata.Labels["pod-security.kubernetes.io/enforce"]; got != "restricted" {
+			t.Fatalf("namespace %s enforces %q, want restricted", appNamespace, got)
+		}
+		// A privileged pod is refused there: the admission that let the app in is really on.
+		code, body := api.send(t, http.MethodPost, "/api/v1/namespaces/"+appNamespace+"/pods", clientPod("privileged", "true", true))
+		if code != http.StatusForbidden || !strings.Contains(body, "restricted") {
+			t.Errorf("a privileged pod in %s: HTTP %d %s, want 403 naming the restricted policy", appNamespace, code, body)
+		}
+	})
+
+	t.Run("the app answers through its Service's DNS name", func(t *testing.T) {
+		// The ingress controller's namespace is one the app's NetworkPolicy admits.
+		out, ok := runClientPod(t, api, "ingress-nginx", "allowed", internalURL+"/")
+		if !ok || !strings.Contains(out, `"pod"`) {
+			t.Errorf("client in ingress-nginx: ok=%v output %q, want the app's greeting", ok, out)
+		}
+	})
+
+	t.Run("the NetworkPolicy refuses a namespace it does not admit", func(t *testing.T) {
+		out, ok := runClientPod(t, api, "intruder", "denied", internalURL+"/")
+		if ok {
+			t.Errorf("client in namespace intruder reached the app (%q); the default-deny policy is not enforced", out)
+		} else if !strings.Contains(out, "timed out") {
+			t.Errorf("client in namespace intruder failed with %q, want a timeout (packets dropped by the policy)", out)
+		}
+	})
+
+	t.Run("a restarted cluster brings the same pods back", func(t *testing.T) {
+		uids := podUIDs(t, api, appNamespace)
+		if err := cluster.Pause(ctx); err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+		if err := cluster.Start(ctx); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			pods := listPods(t, api, appNamespace)
+			same := len(pods) == len(uids)
+			for _, pod := range pods {
+				same = same && slices.Contains(uids, pod.Metadata.UID) && pod.ready()
+			}
+			if same {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after a restart the app's pods are not the same ones Ready again: want %v, have %v", uids, describePods(pods))
+			}
+			time.Sleep(2 * time.Second)
+		}
+	})
+
+	t.Run("removing the cluster leaves nothing behind", func(t *testing.T) {
+		if err := cluster.Stop(ctx); err != nil {
+			t.Fatalf("down: %v", err)
+		}
+		after := hostSnapshot(t)
+		for what, have := range after {
+			if want := before[what]; have != want {
+				t.Errorf("%s differs after cluster-down:\nbefore:\n%s\nafter:\n%s", what, want, have)
+			}
+		}
+	})
+}
+
+// hostSnapshot records what a real node may leave on the machine: processes of the node's
+// binaries, mounts, network namespaces and interfaces, routes, the host's iptables rules and
+// cgroups of the test's cluster.
+func hostSnapshot(t *testing.T) map[string]string {
+	t.Helper()
+	output := func(name string, args ...string) string {
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	var processes []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil {
+			continue
+		}
+		switch filepath.Base(exe) {
+		case "containerd", "containerd-shim-runc-v2", "runc", "kube-controlplane", "kube-router", "kwok":
+			processes = append(processes, exe)
+		}
+	}
+	slices.Sort(processes)
+	var mounts []string
+	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
+	for line := range strings.Lines(string(mountinfo)) {
+		if fields := strings.Fields(line); len(fields) > 4 &&
+			(strings.Contains(fields[4], realNodeCluster) || strings.HasPrefix(fields[4], "/run/netns/") || strings.HasPrefix(fields[4], "/run/nexios")) {
+			mounts = append(mounts, fields[4])
+		}
+	}
+	var cgroups []string
+	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*/nexios-" + realNodeCluster)
+	cgroups = append(cgroups, hierarchies...)
+	netns, _ := filepath.Glob("/run/netns/*")
+	return map[string]string{
+		"processes":      strings.Join(processes, "\n"),
+		"mounts":         strings.Join(mounts, "\n"),
+		"cgroups":        strings.Join(cgroups, "\n"),
+		"netns":          strings.Join(netns, "\n"),
+		"interfaces":     output("ip", "-o", "link", "show"),
+		"routes":         output("ip", "route", "show"),
+		"iptables rules": output("iptables-save"),
+	}
+}
+
+// pod is what the test reads of a pod.
+type pod struct {
+	Metadata struct {
+		Name string `json:"name"`
+		UID  string `json:"uid"`
+	} `json:"metadata"`
+	Spec struct {
+		NodeName   string `json:"nodeName"`
+		Containers []struct {
+			Image string `json:"image"`
+		} `json:"containers"`
+	} `json:"spec"`
+	Status struct {
+		Phase      string `json:"phase"`
+		Conditions []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+		} `json:"conditions"`
+		ContainerStatuses []struct {
+			Name         string `json:"name"`
+			RestartCount int    `json:"restartCount"`
+			State        struct {
+				Running    *struct{} `json:"running"`
+				Waiting    *struct{ Reason, Message string } `json:"waiting"`
+				Terminated *struct {
+					Reason   string
+					ExitCode int
+				} `json:"terminated"`
+			} `json:"state"`
+		} `json:"containerStatuses"`
+	} `json:"status"`
+}
+
+func (p pod) ready() bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.Status == "True"
+		}
+	}
+	return false
+}
+
+func (p pod) usesImage(name string) bool {
+	for _, c := range p.Spec.Containers {
+		if strings.Contains(c.Image, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p pod) describe() string {
+	var parts []string
+	for _, c := range p.Status.ContainerStatuses {
+		state := "running"
+		switch {
+		case c.State.Waiting != nil:
+			state = "waiting: " + c.State.Waiting.Reason + " " + c.State.Waiting.Message
+		case c.State.Terminated != nil:
+			state = fmt.Sprintf("terminated: %s (exit %d)", c.State.Terminated.Reason, c.State.Terminated.ExitCode)
+		}
+		parts = append(parts, fmt.Sprintf("%s %s, %d restarts", c.Name, state, c.RestartCount))
+	}
+	return fmt.Sprintf("%s on %s [%s]", p.Status.Phase, p.Spec.NodeName, strings.Join(parts, "; "))
+}
+
+func describePods(pods []pod) string {
+	var parts []string
+	for _, p := range pods {
+		parts = append(parts, p.Metadata.Name+" "+p.Metadata.UID+" "+p.describe())
+	}
+	return strings.Join(parts, "\n")
+}
+
+func listPods(t *testing.T, api apiClient, namespace string) []pod {
+	t.Helper()
+	var list struct {
+		Items []pod `json:"items"`
+	}
+	if code := api.get(t, "/api/v1/namespaces/"+namespace+"/pods", &list); code != http.StatusOK {
+		t.Fatalf("GET pods in %s: HTTP %d", namespace, code)
+	}
+	return list.Items
+}
+
+func podUIDs(t *testing.T, api apiClient, namespace string) []string {
+	t.Helper()
+	var uids []string
+	for _, p := range listPods(t, api, namespace) {
+		uids = append(uids, p.Metadata.UID)
+	}
+	if len(uids) == 0 {
+		t.Fatalf("no pods in %s", namespace)
+	}
+	return uids
+}
+
+// clientScript fetches a URL with a 5-second timeout and prints the body, or the error.
+const clientScript = `import sys, urllib.request
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())
+except Exception as e:
+    print("failed:", e)
+    sys.exit(1)
+`
+
+// clientPod is a one-shot pod of the example app's image, whose python3 fetches url; privileged
+// makes it one that Pod Security restricted refuses.
+func clientPod(name, url string, privileged bool) string {
+	no, yes := false, true
+	security := map[string]any{
+		"allowPrivilegeEscalation": no,
+		"runAsNonRoot":             yes,
+		"runAsUser":                10001,
+		"capabilities":             map[string]any{"drop": []string{"ALL"}},
+		"seccompProfile":           map[string]string{"type": "RuntimeDefault"},
+	}
+	if privileged {
+		security = map[string]any{"privileged": yes}
+	}
+	body, _ := json.Marshal(map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Pod",
+		"metadata":   map[string]any{"name": name},
+		"spec": map[string]any{
+			"restartPolicy": "Never",
+			"containers": []any{map[string]any{
+				"name":            "client",
+				"image":           exampleAppImage,
+				"command":         []string{"python3", "-c", clientScript, url},
+				"securityContext": security,
+			}},
+		},
+	})
+	return string(body)
+}
+
+// runClientPod runs clientPod in namespace (created if needed) and returns its output and whether it
+// succeeded.
+func runClientPod(t *testing.T, api apiClient, namespace, name, url string) (string, bool) {
+	t.Helper()
+	if code, body := api.send(t, http.MethodPost, "/api/v1/namespaces", fmt.Sprintf(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":%q}}`, namespace)); code != http.StatusCreated && code != http.StatusConflict {
+		t.Fatalf("creating namespace %s: HTTP %d %s", namespace, code, body)
+	}
+	if code, body := api.send(t, http.MethodPost, "/api/v1/namespaces/"+namespace+"/pods", clientPod(name, url, false)); code != http.StatusCreated {
+		t.Fatalf("creating pod %s/%s: HTTP %d %s", namespace, name, code, body)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var p pod
+		if code := api.get(t, "/api/v1/namespaces/"+namespace+"/pods/"+name, &p); code != http.StatusOK {
+			t.Fatalf("GET pod %s/%s: HTTP %d", namespace, name, code)
+		}
+		if p.Status.Phase == "Succeeded" || p.Status.Phase == "Failed" {
+			_, logs := api.send(t, http.MethodGet, "/api/v1/namespaces/"+namespace+"/pods/"+name+"/log", "")
+			return strings.TrimSpace(logs), p.Status.Phase == "Succeeded"
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod %s/%s did not finish: %s", namespace, name, p.describe())
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// send makes a request with a JSON body (none when empty) and returns the status and body.
+func (c apiClient) send(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, c.server+path, bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var out bytes.Buffer
+	_, _ = out.ReadFrom(resp.Body)
+	return resp.StatusCode, out.String()
+}
