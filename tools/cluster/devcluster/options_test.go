@@ -38,6 +38,9 @@ func TestValidate(t *testing.T) {
 		{name: "too many nodes", change: func(o *Options) { o.Nodes = 255 }, wantErr: []string{"nodes: 255"}},
 		{name: "cpu not a quantity", change: func(o *Options) { o.NodeCPU = "four" }, wantErr: []string{`node-cpu "four"`}},
 		{name: "memory zero", change: func(o *Options) { o.NodeMemory = "0" }, wantErr: []string{`node-memory "0": must be positive`}},
+		{name: "one real node", change: func(o *Options) { o.RealNodes = 1 }},
+		{name: "two real nodes", change: func(o *Options) { o.RealNodes = 2 }, wantErr: []string{"real-nodes: 2, want 0 or 1"}},
+		{name: "negative real nodes", change: func(o *Options) { o.RealNodes = -1 }, wantErr: []string{"real-nodes: -1"}},
 		{
 			name:    "every problem reported at once",
 			change:  func(o *Options) { o.StateDir, o.BinDir, o.NodePods, o.Zones = "", "", 0, nil },

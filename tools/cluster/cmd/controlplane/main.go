@@ -1,12 +1,14 @@
-// Command controlplane is one binary holding the four control plane
-// components kwokctl's binary runtime starts: kube-apiserver,
-// kube-controller-manager, kube-scheduler and etcd. Linking them together
-// builds their large shared dependency graph once instead of four times;
+// Command controlplane is one binary holding the Kubernetes components this
+// project runs: the control plane kwokctl's binary runtime starts
+// (kube-apiserver, kube-controller-manager, kube-scheduler and etcd) and the
+// node agents a real node runs (kubelet and kube-proxy). Linking them together
+// builds their large shared dependency graph once instead of six times;
 // `make tools` installs a symlink per component name, and the name the binary
 // is started under picks the component.
 package main
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -22,15 +24,20 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"  // version metric, as upstream mains register it.
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 // components maps each name the binary may be started under to the
-// component's upstream entry point, returning its exit code.
+// component's upstream entry point, returning its exit code. Each is called
+// as upstream's own main calls it (cmd/<component>/<component>.go).
 var components = map[string]func() int{
 	"kube-apiserver":          func() int { return cli.Run(apiserver.NewAPIServerCommand()) },
 	"kube-controller-manager": func() int { return cli.Run(controllermanager.NewControllerManagerCommand()) },
 	"kube-scheduler":          func() int { return cli.Run(scheduler.NewSchedulerCommand()) },
+	"kubelet":                 func() int { return cli.Run(kubelet.NewKubeletCommand(context.Background())) },
+	"kube-proxy":              func() int { return cli.Run(proxy.NewProxyCommand()) },
 	"etcd": func() int {
 		// etcdmain.Main exits the process itself on failure.
 		etcdmain.Main(os.Args)
