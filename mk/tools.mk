@@ -18,7 +18,10 @@ KWOK_VERSION                := v0.8.0
 
 STAMPS        := $(BIN)/.stamps
 TOOLS_DIR     := $(ROOT)/tools
-CONTROL_PLANE := kube-apiserver kube-controller-manager kube-scheduler etcd
+# The names bin/kube-controlplane, the Kubernetes multi-call binary, answers
+# to: one symlink each. The control plane kwokctl starts, and the node agents
+# a real node runs (mk/node.mk).
+KUBE_COMMANDS := kube-apiserver kube-controller-manager kube-scheduler etcd kubelet kube-proxy
 # Never let the go command fetch a newer toolchain: go-check decides whether
 # the installed one will do.
 GO            := GOTOOLCHAIN=local go
@@ -64,6 +67,16 @@ have=$$($(GO) list -m -f '{{.Version}}' $(1)); \
 [[ "$$have" == '$(2)' ]] || { echo "tools: $$PWD/go.mod requires $(1) $$have but mk/tools.mk pins $(2); update one to match"; exit 1; }
 endef
 
+# $(call prints-version,COMMAND,VERSION): fails unless COMMAND (a built binary
+# and its version flag) runs and prints VERSION, so a binary that cannot start
+# here, or that reports another version than its pin, is never stamped as
+# built. Prints the line that holds VERSION.
+define prints-version
+out=$$($(1) 2>&1) || { echo "tools: $(1) failed: $$out"; exit 1; }; \
+[[ "$$out" == *'$(2)'* ]] || { echo "tools: $(1) printed \"$$out\", not the pinned $(2)"; exit 1; }; \
+echo "tools: $(notdir $(firstword $(1))) reports: $$(grep -m1 -F -- '$(2)' <<<"$$out")"
+endef
+
 define build-pulumi
 cd '$(TOOLS_DIR)/pulumi'; \
 $(call require-version,github.com/pulumi/pulumi/pkg/v3,$(PULUMI_VERSION)); \
@@ -88,7 +101,8 @@ mv -f '$(BIN)/pulumi-resource-kubernetes.tmp' '$(BIN)/pulumi-resource-kubernetes
 endef
 
 # The components report their version from these variables; the Kubernetes
-# provider refuses a cluster reporting none.
+# provider refuses a cluster reporting none, and a node whose kubelet reports
+# another version than the control plane's is skewed.
 define build-control-plane
 cd '$(TOOLS_DIR)/cluster'; \
 $(call require-version,k8s.io/kubernetes,$(KUBE_VERSION)); \
@@ -96,7 +110,9 @@ $(GO) build -o '$(BIN)/kube-controlplane.tmp' -ldflags '-X k8s.io/component-base
 	-X k8s.io/component-base/version.gitMajor=$(KUBE_MAJOR) -X k8s.io/component-base/version.gitMinor=$(KUBE_MINOR) \
 	-X k8s.io/component-base/version.gitTreeState=clean' ./cmd/controlplane; \
 mv -f '$(BIN)/kube-controlplane.tmp' '$(BIN)/kube-controlplane'; \
-for name in $(CONTROL_PLANE); do ln -sfn kube-controlplane "$(BIN)/$$name"; done
+for name in $(KUBE_COMMANDS); do ln -sfn kube-controlplane "$(BIN)/$$name"; done; \
+$(call prints-version,$(BIN)/kubelet --version,$(KUBE_VERSION)); \
+$(call prints-version,$(BIN)/kube-proxy --version,$(KUBE_VERSION))
 endef
 
 define build-nexios-cluster
@@ -116,8 +132,10 @@ endef
 
 # pulumi-cli comes before random-provider (mk/random.mk), which installs the
 # real plugin when bin/pulumi can; under -j the order is not kept, and
-# random-provider makes its choice again once the CLI exists.
-tools: go-check pulumi-cli random-provider kubernetes-provider control-plane kwok nexios-cluster ## Build the Pulumi CLI, providers, control plane and kwok into bin/ (once; later runs reuse them).
+# random-provider makes its choice again once the CLI exists. node-check
+# (mk/node.mk) comes early so a missing C library stops the run before the
+# long builds, not after them.
+tools: go-check node-check pulumi-cli random-provider kubernetes-provider control-plane kwok nexios-cluster node-tools image-binaries ## Build the Pulumi CLI, providers, control plane, kwok, node binaries and image binaries into bin/ (once; later runs reuse them).
 
 go-check:
 	@command -v go >/dev/null || { echo "tools: Go is not installed (or not on PATH); install Go $(GO_MIN_VERSION) or newer from https://go.dev/dl/"; exit 1; }
@@ -133,7 +151,7 @@ kubernetes-provider: go-check
 	$(call stamped-build,pulumi-resource-kubernetes,$(KUBERNETES_PROVIDER_PIN),$(BIN)/pulumi-resource-kubernetes,build-kubernetes-provider)
 
 control-plane: go-check
-	$(call stamped-build,kube-controlplane,$(CONTROL_PLANE_PIN),$(BIN)/kube-controlplane $(addprefix $(BIN)/,$(CONTROL_PLANE)),build-control-plane)
+	$(call stamped-build,kube-controlplane,$(CONTROL_PLANE_PIN),$(BIN)/kube-controlplane $(addprefix $(BIN)/,$(KUBE_COMMANDS)),build-control-plane)
 
 nexios-cluster: go-check
 	$(call stamped-build,nexios-cluster,$(NEXIOS_CLUSTER_PIN),$(BIN)/nexios-cluster,build-nexios-cluster)
