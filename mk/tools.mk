@@ -21,7 +21,7 @@ TOOLS_DIR     := $(ROOT)/tools
 # The names bin/kube-controlplane, the Kubernetes multi-call binary, answers
 # to: one symlink each. The control plane kwokctl starts, and the node agents
 # a real node runs (mk/node.mk).
-KUBE_COMMANDS := kube-apiserver kube-controller-manager kube-scheduler etcd kubelet kube-proxy
+KUBE_COMMANDS := kube-apiserver kube-controller-manager kube-scheduler etcd kubelet kube-proxy kubectl
 # Never let the go command fetch a newer toolchain: go-check decides whether
 # the installed one will do.
 GO            := GOTOOLCHAIN=local go

@@ -60,21 +60,18 @@ func placementPolicyObjects(refs []string) (*admissionv1.MutatingAdmissionPolicy
 				Expression: fmt.Sprintf(`object.spec.containers.all(c, c.image in %[1]s) && `+
 					`(!has(object.spec.initContainers) || object.spec.initContainers.all(c, c.image in %[1]s))`, list),
 			}},
-			Mutations: []admissionv1.Mutation{
-				{
-					// tolerations is an atomic list, which an apply
-					// configuration would replace: append to it instead.
-					PatchType: admissionv1.PatchTypeJSONPatch,
-					JSONPatch: &admissionv1.JSONPatch{Expression: fmt.Sprintf(`has(object.spec.tolerations) ? `+
-						`[JSONPatch{op: "add", path: "/spec/tolerations/-", value: %[1]s}] : `+
-						`[JSONPatch{op: "add", path: "/spec/tolerations", value: [%[1]s]}]`, toleration)},
-				},
-				{
-					PatchType: admissionv1.PatchTypeApplyConfiguration,
-					ApplyConfiguration: &admissionv1.ApplyConfiguration{Expression: fmt.Sprintf(
-						`Object{spec: Object.spec{nodeSelector: {%q: "true"}}}`, realNodeLabel)},
-				},
-			},
+			// tolerations is an atomic list and nodeSelector an atomic map,
+			// which an apply configuration may not change: patch them.
+			Mutations: []admissionv1.Mutation{{
+				PatchType: admissionv1.PatchTypeJSONPatch,
+				JSONPatch: &admissionv1.JSONPatch{Expression: fmt.Sprintf(`(has(object.spec.tolerations) ? `+
+					`[JSONPatch{op: "add", path: "/spec/tolerations/-", value: %[1]s}] : `+
+					`[JSONPatch{op: "add", path: "/spec/tolerations", value: [%[1]s]}]) + `+
+					`(has(object.spec.nodeSelector) ? `+
+					`[JSONPatch{op: "add", path: %[2]q, value: "true"}] : `+
+					`[JSONPatch{op: "add", path: "/spec/nodeSelector", value: {%[3]q: "true"}}])`,
+					toleration, "/spec/nodeSelector/"+strings.ReplaceAll(realNodeLabel, "/", "~1"), realNodeLabel)},
+			}},
 			FailurePolicy:      &fail,
 			ReinvocationPolicy: admissionv1.NeverReinvocationPolicy,
 		},
@@ -225,10 +222,10 @@ func (o Options) ensureCoreDNS(ctx context.Context, client kubernetes.Interface,
 			},
 		},
 	}
-	if _, err := client.CoreV1().Services(coreDNSNamespace).Create(ctx, service, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	return nil
+	services := client.CoreV1().Services(coreDNSNamespace)
+	return upsert(ctx, service, services.Get, services.Create, services.Update, func(have, want *corev1.Service) {
+		have.Spec.Selector, have.Spec.Ports = want.Spec.Selector, want.Spec.Ports
+	})
 }
 
 func (o Options) coreDNSDeployment(image string, labels map[string]string) *appsv1.Deployment {

@@ -87,8 +87,11 @@ func Up(ctx context.Context, o Options, log io.Writer) error {
 	}
 	switch state {
 	case Running:
-		if o.RealNodes > 0 && !o.realNodeRunning() {
-			fmt.Fprintf(log, "cluster %q is running but its real node is not; starting it\n", o.Name)
+		if o.RealNodes > 0 {
+			// Restarts whatever of the real node died and imports images
+			// built since; a node that is whole is left as it is.
+			fmt.Fprintf(log, "cluster %q is already running; checking its real node\n", o.Name)
+			o.warnIfOutdated(log)
 			break
 		}
 		fmt.Fprintf(log, "cluster %q is already running; nothing to do\n", o.Name)

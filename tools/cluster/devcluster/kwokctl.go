@@ -104,6 +104,14 @@ func (o Options) kwokctlConfigYAML() ([]byte, error) {
 				{Key: "kubelet-client-certificate", Value: filepath.Join(pki, "admin.crt")},
 				{Key: "kubelet-client-key", Value: filepath.Join(pki, "admin.key")},
 			},
+		}, componentPatch{
+			// kwokctl lets kwok-controller fake every node; the real node's
+			// pods are its kubelet's.
+			Name: "kwok-controller",
+			ExtraArgs: []extraArg{
+				{Key: "manage-all-nodes", Value: "false", Override: true},
+				{Key: "manage-nodes-with-annotation-selector", Value: kwokNodeAnnotation + "=fake"},
+			},
 		})
 	}
 	data, err := yaml.Marshal(kwokctlConfiguration{

@@ -8,6 +8,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// kwokNodeAnnotation marks the nodes kwok-controller simulates.
+const kwokNodeAnnotation = "kwok.x-k8s.io/node"
+
 // nodes returns the simulated nodes to create, dealt round-robin over the
 // zones so each zone gets a share as even as the count allows.
 func (o Options) nodes() ([]*corev1.Node, error) {
@@ -32,7 +35,7 @@ func (o Options) nodes() ([]*corev1.Node, error) {
 				Name: name,
 				// kwok-controller fakes the kubelet for nodes with this
 				// annotation; kwokctl's own node template sets it too.
-				Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
+				Annotations: map[string]string{kwokNodeAnnotation: "fake"},
 				Labels: map[string]string{
 					corev1.LabelHostname:            name,
 					corev1.LabelTopologyZone:        o.Zones[i%len(o.Zones)],

@@ -81,6 +81,11 @@ disabled_plugins = [
   # The pods' network namespaces are mounted under state, so removing the
   # node finds and unmounts them.
   netns_mounts_under_state_dir = true
+  # The kubelet asks for negative OOM scores (-998 for the pause container),
+  # which need CAP_SYS_RESOURCE; sandboxed machines like this one may lack
+  # it, and runc then fails every pod. Scores are kept at containerd's own
+  # (0) or above instead.
+  restrict_oom_score_adj = true
   cdi_spec_dirs = []
   tolerate_missing_hugetlb_controller = true
   disable_hugetlb_controller = true

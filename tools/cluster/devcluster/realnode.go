@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -255,23 +256,33 @@ func (o Options) startRealNode(ctx context.Context, client kubernetes.Interface,
 			binary: filepath.Join(bin, "kube-proxy"),
 			args:   []string{"--config=" + filepath.Join(o.nodeDir(), "kube-proxy.yaml")},
 		},
-		{
-			name:   daemonKubeRouter,
-			binary: filepath.Join(bin, "kube-router"),
-			// Only its NetworkPolicy controller: the bridge routes pods and
-			// kube-proxy serves Services.
-			args: []string{
-				"--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
-				"--kubeconfig=" + o.nodeKubeconfig(), "--hostname-override=" + o.realNodeName(),
-				"--enable-ipv4=true", "--enable-ipv6=false", "--health-port=0", "--metrics-port=0",
-			},
-		},
 	}
 	for _, d := range daemons {
 		if o.daemonAlive(d.name) {
 			continue
 		}
 		if err := o.startDaemon(d); err != nil {
+			return err
+		}
+	}
+	// kube-router finds its node by name at start and gives up if the
+	// kubelet has not registered it yet.
+	if err := o.waitNodeRegistered(ctx, client); err != nil {
+		return err
+	}
+	policy := daemon{
+		name:   daemonKubeRouter,
+		binary: filepath.Join(bin, "kube-router"),
+		// Only its NetworkPolicy controller: the bridge routes pods and
+		// kube-proxy serves Services.
+		args: []string{
+			"--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+			"--kubeconfig=" + o.nodeKubeconfig(), "--hostname-override=" + o.realNodeName(),
+			"--enable-ipv4=true", "--enable-ipv6=false", "--health-port=0", "--metrics-port=0",
+		},
+	}
+	if !o.daemonAlive(policy.name) {
+		if err := o.startDaemon(policy); err != nil {
 			return err
 		}
 	}
@@ -406,14 +417,24 @@ func (o Options) stopRealNode(ctx context.Context) error {
 	return nil
 }
 
-// realNodeRunning reports whether every daemon of the real node runs.
-func (o Options) realNodeRunning() bool {
-	for _, d := range []string{daemonContainerd, daemonKubelet, daemonKubeProxy, daemonKubeRouter} {
-		if !o.daemonAlive(d) {
-			return false
+// waitNodeRegistered waits for the kubelet to register the real node.
+func (o Options) waitNodeRegistered(ctx context.Context, client kubernetes.Interface) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		_, err := client.CoreV1().Nodes().Get(ctx, o.realNodeName(), metav1.GetOptions{})
+		if err == nil {
+			return nil
+		}
+		if !o.daemonAlive(daemonKubelet) {
+			return fmt.Errorf("kubelet exited; see %s", filepath.Join(o.nodeLogDir(), "kubelet.log"))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the kubelet did not register node %s: %w; see %s", o.realNodeName(), err, filepath.Join(o.nodeLogDir(), "kubelet.log"))
+		case <-time.After(pollInterval):
 		}
 	}
-	return true
 }
 
 // hasRealNode reports whether the cluster was created with a real node.

@@ -47,21 +47,15 @@ func TestPlacementPolicyNamesEveryFormOfEachLocalImage(t *testing.T) {
 	if strings.Count(condition, `"registry.k8s.io/pause:3.10.2"`) != 2 {
 		t.Errorf("an already normalized reference is listed more than once per list: %s", condition)
 	}
-	var patch, apply string
-	for _, m := range policy.Spec.Mutations {
-		switch {
-		case m.JSONPatch != nil:
-			patch = m.JSONPatch.Expression
-		case m.ApplyConfiguration != nil:
-			apply = m.ApplyConfiguration.Expression
+	if len(policy.Spec.Mutations) != 1 || policy.Spec.Mutations[0].JSONPatch == nil {
+		t.Fatalf("mutations %+v, want one JSON patch", policy.Spec.Mutations)
+	}
+	patch := policy.Spec.Mutations[0].JSONPatch.Expression
+	// The toleration and the selector are added to the pod's own, never replacing them.
+	for _, want := range []string{`"/spec/tolerations/-"`, realNodeTaint, `"/spec/nodeSelector/nexios.dev~1real-node"`} {
+		if !strings.Contains(patch, want) {
+			t.Errorf("patch %q lacks %s", patch, want)
 		}
-	}
-	// The toleration is appended, never replacing a pod's own tolerations.
-	if !strings.Contains(patch, `"/spec/tolerations/-"`) || !strings.Contains(patch, realNodeTaint) {
-		t.Errorf("toleration patch %q does not append the real node's toleration", patch)
-	}
-	if !strings.Contains(apply, realNodeLabel) {
-		t.Errorf("node selector %q does not select the real node", apply)
 	}
 }
 
@@ -112,6 +106,9 @@ func TestRealNodeAPIServerFlags(t *testing.T) {
 		if !strings.HasPrefix(args[key], o.pkiDir()) {
 			t.Errorf("--%s = %q, want a file of the cluster's PKI", key, args[key])
 		}
+	}
+	if kwok := componentFlags(t, o, "kwok-controller"); kwok["manage-all-nodes"] != "false" || kwok["manage-nodes-with-annotation-selector"] != kwokNodeAnnotation+"=fake" {
+		t.Errorf("kwok-controller flags %v: it must leave the real node to its kubelet", kwok)
 	}
 	// Pods verify the server by the Service address and the host end of the node's link.
 	if !slices.Contains(sans, kubernetesServiceIP) || !slices.Contains(sans, hostLinkIP) {
@@ -251,4 +248,26 @@ func TestUnescapeMountPath(t *testing.T) {
 			t.Errorf("unescapeMountPath(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// componentFlags returns the extra flags the kwokctl configuration gives component.
+func componentFlags(t *testing.T, o Options, component string) map[string]string {
+	t.Helper()
+	data, err := o.kwokctlConfigYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var config kwokctlConfiguration
+	if err := yaml.Unmarshal(data, &config); err != nil {
+		t.Fatal(err)
+	}
+	args := map[string]string{}
+	for _, patch := range config.ComponentsPatches {
+		if patch.Name == component {
+			for _, a := range patch.ExtraArgs {
+				args[a.Key] = a.Value
+			}
+		}
+	}
+	return args
 }

@@ -30,7 +30,7 @@ func (o Options) cgroupRoot() string { return "/nexios-" + o.Name }
 const trackingHierarchy = "/sys/fs/cgroup/pids"
 
 // cgroupHierarchies lists the mounted cgroup v1 hierarchies that the kubelet
-// and runc create cgroups in.
+// and runc create cgroups in or check.
 func cgroupHierarchies() ([]string, error) {
 	entries, err := os.ReadDir("/sys/fs/cgroup")
 	if err != nil {
@@ -38,9 +38,10 @@ func cgroupHierarchies() ([]string, error) {
 	}
 	var dirs []string
 	for _, e := range entries {
-		// The named systemd hierarchy and the empty cgroup2 mount are not
-		// resource controllers.
-		if !e.IsDir() || e.Name() == "systemd" || e.Name() == "unified" {
+		// The empty cgroup2 mount of this hybrid layout holds nothing; the
+		// named systemd hierarchy is no controller, but the kubelet checks
+		// its cgroup root there too.
+		if !e.IsDir() || e.Name() == "unified" {
 			continue
 		}
 		dir := filepath.Join("/sys/fs/cgroup", e.Name())
@@ -125,8 +126,21 @@ func (o Options) startDaemon(d daemon) error {
 	if err := os.WriteFile(o.pidFile(d.name), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
 		return fmt.Errorf("write %s pid: %w", d.name, err)
 	}
+	exited := make(chan struct{})
 	// Reap it if it exits while nexios-cluster still runs.
-	go func() { _ = cmd.Wait() }()
+	go func() { _ = cmd.Wait(); close(exited) }()
+	// daemonAlive recognises the daemon by its cgroup, which the shell joins
+	// a moment after it starts.
+	for deadline := time.Now().Add(5 * time.Second); !o.daemonAlive(d.name); time.Sleep(10 * time.Millisecond) {
+		select {
+		case <-exited:
+			return fmt.Errorf("%s exited at once; see %s", d.name, logFile.Name())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not join cgroup %s", d.name, o.daemonCgroup())
+		}
+	}
 	return nil
 }
 

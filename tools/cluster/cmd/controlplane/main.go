@@ -18,10 +18,14 @@ import (
 	_ "time/tzdata" // CronJob time zones, as upstream kube-apiserver and kube-controller-manager import it.
 
 	"go.etcd.io/etcd/server/v3/etcdmain"
+	_ "k8s.io/client-go/plugin/pkg/client/auth" // kubectl's client auth plugins, as upstream kubectl imports them.
 	"k8s.io/component-base/cli"
+	"k8s.io/component-base/logs"
 	_ "k8s.io/component-base/logs/json/register"          // JSON log format, as upstream mains register it.
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go metrics, as upstream mains register them.
 	_ "k8s.io/component-base/metrics/prometheus/version"  // version metric, as upstream mains register it.
+	kubectl "k8s.io/kubectl/pkg/cmd"
+	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
@@ -38,6 +42,15 @@ var components = map[string]func() int{
 	"kube-scheduler":          func() int { return cli.Run(scheduler.NewSchedulerCommand()) },
 	"kubelet":                 func() int { return cli.Run(kubelet.NewKubeletCommand(context.Background())) },
 	"kube-proxy":              func() int { return cli.Run(proxy.NewProxyCommand()) },
+	"kubectl": func() int {
+		// As upstream's main: the verbosity is needed before the command
+		// is built, and errors are printed kubectl's way.
+		_, _ = logs.GlogSetter(kubectl.GetLogVerbosity(os.Args))
+		if err := cli.RunNoErrOutput(kubectl.NewDefaultKubectlCommand()); err != nil {
+			kubectlutil.CheckErr(err)
+		}
+		return 0
+	},
 	"etcd": func() int {
 		// etcdmain.Main exits the process itself on failure.
 		etcdmain.Main(os.Args)
