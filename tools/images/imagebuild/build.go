@@ -215,12 +215,13 @@ func (r *resolver) build(s Spec) (Result, error) {
 	if have, err := os.ReadFile(stamp); err == nil && strings.TrimSpace(string(have)) == key {
 		if fi, err := os.Stat(res.Tarball); err == nil {
 			res.Size = fi.Size()
-			r.markUsed(base.key, topKey)
+			r.markUsed(base.key)
 			return res, nil
 		}
 	}
 
-	img, err := r.assemble(s, base, topSorted, topKey, cfg, history)
+	img, cleanup, err := r.assemble(s, base, topSorted, topKey, cfg, history)
+	defer cleanup()
 	if err != nil {
 		return res, err
 	}
@@ -262,9 +263,12 @@ func (r *resolver) build(s Spec) (Result, error) {
 }
 
 // assemble is the image: the config, then the base's layer (if any) and the
-// image's own, each with its history entry.
-func (r *resolver) assemble(s Spec, base baseLayer, top []*entry, topKey string, cfg v1.Config, history []v1.History) (v1.Image, error) {
-	img, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{
+// image's own, each with its history entry. The base's layer stays in the
+// layer cache for the next image on that base; the image's own is only in
+// its tarball once cleanup has run.
+func (r *resolver) assemble(s Spec, base baseLayer, top []*entry, topKey string, cfg v1.Config, history []v1.History) (img v1.Image, cleanup func(), err error) {
+	cleanup = func() {}
+	img, err = mutate.ConfigFile(empty.Image, &v1.ConfigFile{
 		Architecture: runtime.GOARCH,
 		OS:           "linux",
 		Created:      v1.Time{Time: r.opts.epoch()},
@@ -272,22 +276,28 @@ func (r *resolver) assemble(s Spec, base baseLayer, top []*entry, topKey string,
 		RootFS:       v1.RootFS{Type: "layers"},
 	})
 	if err != nil {
-		return nil, err
+		return nil, cleanup, err
 	}
 	var adds []mutate.Addendum
 	if base.key != "" {
 		layer, err := r.cachedLayer(base.sorted, base.key)
 		if err != nil {
-			return nil, fmt.Errorf("base %s: %w", s.Base.Name, err)
+			return nil, cleanup, fmt.Errorf("base %s: %w", s.Base.Name, err)
 		}
 		adds = append(adds, mutate.Addendum{Layer: layer, History: history[0]})
 	}
-	layer, err := r.cachedLayer(top, topKey)
+	work := filepath.Join(r.opts.cacheDir(), "work", topKey+".tar.gz")
+	cleanup = func() { os.Remove(work) }
+	if err := writeLayer(work, top, r.opts.epoch()); err != nil {
+		return nil, cleanup, err
+	}
+	layer, err := tarball.LayerFromFile(work)
 	if err != nil {
-		return nil, err
+		return nil, cleanup, err
 	}
 	adds = append(adds, mutate.Addendum{Layer: layer, History: history[len(history)-1]})
-	return mutate.Append(img, adds...)
+	img, err = mutate.Append(img, adds...)
+	return img, cleanup, err
 }
 
 // imageKey identifies an image: its reference, timestamps, layers and
@@ -317,14 +327,12 @@ func (r *resolver) markUsed(keys ...string) {
 	}
 }
 
-// prune removes cached layers and root filesystems no image uses any more
-// (root filesystems only from the default folder).
+// prune removes the cached layers and root filesystems no image uses any
+// more, and leftovers of interrupted builds. A root filesystem cache outside
+// the output folder is left alone.
 func (r *resolver) prune() error {
 	var errs []error
-	for _, dir := range []string{"layers", "rootfs"} {
-		if dir == "rootfs" && r.opts.RootfsCache != "" {
-			continue
-		}
+	for _, dir := range []string{"layers", "rootfs", "work"} {
 		files, err := filepath.Glob(filepath.Join(r.opts.cacheDir(), dir, "*"))
 		if err != nil {
 			return err

@@ -171,8 +171,8 @@ func copyContent(w io.Writer, e *entry) error {
 	return nil
 }
 
-// cachedLayer is the layer with these entries, written to the layer cache
-// unless already there.
+// cachedLayer is a base's layer with these entries, written to the layer
+// cache unless already there.
 func (r *resolver) cachedLayer(entries []*entry, key string) (v1.Layer, error) {
 	file := filepath.Join(r.opts.cacheDir(), "layers", key+".tar.gz")
 	r.used[file] = true
