@@ -68,6 +68,8 @@ func (c Cluster) Pause(ctx context.Context) error {
 // Workloads returns nexios-cluster's table of the cluster's workloads and
 // whether each ran for real or simulated.
 func (c Cluster) Workloads(ctx context.Context) (string, error) {
+	// The table is the result, not progress: the caller prints it.
+	c.Log = nil
 	return c.run(ctx, c.args("workloads"))
 }
 

@@ -185,14 +185,15 @@ func Down(ctx context.Context, o Options, log io.Writer) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
+	// The real node first: its processes hold mounts inside the state
+	// folder, and its containers must not outlive the cluster. Even without
+	// a state folder, what a killed run left on the machine is removed.
+	if err := o.stopRealNode(ctx); err != nil {
+		return fmt.Errorf("cluster %q: %w", o.Name, err)
+	}
 	if _, err := os.Stat(o.Dir()); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(log, "cluster %q does not exist; nothing to do\n", o.Name)
 		return nil
-	}
-	// The real node first: its processes hold mounts inside the state
-	// folder, and its containers must not outlive the cluster.
-	if err := o.stopRealNode(ctx); err != nil {
-		return fmt.Errorf("cluster %q: %w", o.Name, err)
 	}
 	// A directory that cannot be removed must not keep the cluster alive:
 	// its error is reported once the cluster is gone.

@@ -103,6 +103,9 @@ func (o Options) kwokctlConfigYAML() ([]byte, error) {
 				{Key: "service-cluster-ip-range", Value: serviceCIDR},
 				{Key: "kubelet-client-certificate", Value: filepath.Join(pki, "admin.crt")},
 				{Key: "kubelet-client-key", Value: filepath.Join(pki, "admin.key")},
+				// The node's name resolves nowhere; a lookup would even
+				// ask the machine's resolver.
+				{Key: "kubelet-preferred-address-types", Value: "InternalIP"},
 			},
 		}, componentPatch{
 			// kwokctl lets kwok-controller fake every node; the real node's

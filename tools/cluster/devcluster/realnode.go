@@ -383,10 +383,10 @@ func (o Options) importImages(ctx context.Context, images []localImage) (int, er
 // stopRealNode stops every process of the real node and undoes what it set
 // up on the host (mounts, network namespace, cgroups), keeping its data so
 // the next start brings the same pods back.
+//
+// Every step is a no-op when there is nothing to undo, so it also cleans up
+// after a node whose state folder is gone.
 func (o Options) stopRealNode(ctx context.Context) error {
-	if _, err := os.Stat(o.nodeDir()); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
 	// The kubelet first, so it does not restart containers being killed.
 	for _, name := range []string{daemonKubelet, daemonKubeRouter, daemonKubeProxy, daemonContainerd} {
 		o.stopDaemon(name, 5*time.Second)

@@ -93,9 +93,10 @@ func TestRealNodeAPIServerFlags(t *testing.T) {
 	o.RealNodes = 1
 	args, sans := flags(o)
 	want := map[string]string{
-		"bind-address":             "0.0.0.0",
-		"advertise-address":        hostLinkIP,
-		"service-cluster-ip-range": serviceCIDR,
+		"bind-address":                    "0.0.0.0",
+		"advertise-address":               hostLinkIP,
+		"service-cluster-ip-range":        serviceCIDR,
+		"kubelet-preferred-address-types": "InternalIP",
 	}
 	for key, value := range want {
 		if args[key] != value {

@@ -38,10 +38,10 @@ func cgroupHierarchies() ([]string, error) {
 	}
 	var dirs []string
 	for _, e := range entries {
-		// The empty cgroup2 mount of this hybrid layout holds nothing; the
-		// named systemd hierarchy is no controller, but the kubelet checks
-		// its cgroup root there too.
-		if !e.IsDir() || e.Name() == "unified" {
+		// Every hierarchy, the named systemd one and the cgroup2 mount of a
+		// hybrid layout included: the kubelet checks its cgroup root in the
+		// first and runc creates cgroups in the second.
+		if !e.IsDir() {
 			continue
 		}
 		dir := filepath.Join("/sys/fs/cgroup", e.Name())
