@@ -73,6 +73,15 @@ func TestRealNode(t *testing.T) {
 				if !pod.ready() {
 					t.Errorf("pod %s/%s is not Ready on the real node: %s", namespace, pod.Metadata.Name, pod.describe())
 				}
+				// Running under the program's restrictions is what proves the image fits them.
+				if nonRoot := pod.Spec.SecurityContext.RunAsNonRoot; nonRoot == nil || !*nonRoot {
+					t.Errorf("pod %s/%s does not run as non-root", namespace, pod.Metadata.Name)
+				}
+				for _, c := range pod.Spec.Containers {
+					if ro := c.SecurityContext.ReadOnlyRootFilesystem; ro == nil || !*ro {
+						t.Errorf("a container of %s/%s (%s) has a writable root filesystem", namespace, pod.Metadata.Name, c.Image)
+					}
+				}
 				for _, c := range pod.Status.ContainerStatuses {
 					if c.State.Running == nil {
 						t.Errorf("container %s of %s/%s is not running: %s", c.Name, namespace, pod.Metadata.Name, pod.describe())
@@ -217,9 +226,15 @@ type pod struct {
 		UID  string `json:"uid"`
 	} `json:"metadata"`
 	Spec struct {
-		NodeName   string `json:"nodeName"`
+		NodeName        string `json:"nodeName"`
+		SecurityContext struct {
+			RunAsNonRoot *bool `json:"runAsNonRoot"`
+		} `json:"securityContext"`
 		Containers []struct {
-			Image string `json:"image"`
+			Image           string `json:"image"`
+			SecurityContext struct {
+				ReadOnlyRootFilesystem *bool `json:"readOnlyRootFilesystem"`
+			} `json:"securityContext"`
 		} `json:"containers"`
 	} `json:"spec"`
 	Status struct {
@@ -232,7 +247,7 @@ type pod struct {
 			Name         string `json:"name"`
 			RestartCount int    `json:"restartCount"`
 			State        struct {
-				Running    *struct{} `json:"running"`
+				Running    *struct{}                         `json:"running"`
 				Waiting    *struct{ Reason, Message string } `json:"waiting"`
 				Terminated *struct {
 					Reason   string

@@ -135,7 +135,7 @@ endef
 # random-provider makes its choice again once the CLI exists. node-check
 # (mk/node.mk) comes early so a missing C library stops the run before the
 # long builds, not after them.
-tools: go-check node-check pulumi-cli random-provider kubernetes-provider control-plane kwok nexios-cluster node-tools image-binaries ## Build the Pulumi CLI, providers, control plane, kwok, node binaries and image binaries into bin/ (once; later runs reuse them).
+tools: go-check host-packages node-check pulumi-cli random-provider kubernetes-provider control-plane kwok nexios-cluster node-tools image-binaries ## Build the Pulumi CLI, providers, control plane, kwok, node binaries and image binaries into bin/ (once; later runs reuse them).
 
 go-check:
 	@command -v go >/dev/null || { echo "tools: Go is not installed (or not on PATH); install Go $(GO_MIN_VERSION) or newer from https://go.dev/dl/"; exit 1; }
