@@ -15,7 +15,7 @@ CLUSTER_STATE := $(ROOT)/.cluster
 
 CLUSTER_FLAGS := -name '$(CLUSTER)' -state-dir '$(CLUSTER_STATE)' -bin-dir '$(BIN)'
 
-.PHONY: cluster cluster-stop cluster-down cluster-status e2e
+.PHONY: cluster cluster-stop cluster-down cluster-status cluster-test e2e
 
 cluster: go-check control-plane kwok nexios-cluster $(if $(filter 1,$(REAL_NODES)),node-tools images) ## Start the local cluster CLUSTER=nexios (NODES=3 NODE_CPU=4 NODE_MEMORY=16Gi, REAL_NODES=0|1); no-op if running.
 	@start=$$SECONDS; \
@@ -35,3 +35,8 @@ cluster-status: go-check nexios-cluster ## Print running, stopped or absent for 
 # developer's cluster is never touched.
 e2e: tools images ## End-to-end: the real Pulumi engine against local clusters (one with a real node, where the machine allows), plus internal/ tests.
 	NEXIOS_E2E=1 go test -count=1 -timeout 30m ./e2e/... ./internal/...
+
+cluster-test: go-check ## Unit tests of nexios-cluster: options, kwokctl and real node configuration, placement policy, storage (no cluster started).
+	cd '$(TOOLS_DIR)/cluster' && $(GO) test -count=1 ./...
+
+unit: cluster-test
