@@ -135,6 +135,9 @@ func TestRealNode(t *testing.T) {
 
 	t.Run("a restarted cluster brings the same pods back", func(t *testing.T) {
 		uids := podUIDs(t, api, appNamespace)
+		// Container start times have whole seconds; the API keeps a stopped node's last status, so only
+		// containers started after the stop prove the pods came back.
+		stopped := time.Now().Truncate(time.Second)
 		if err := cluster.Pause(ctx); err != nil {
 			t.Fatalf("stop: %v", err)
 		}
@@ -147,6 +150,9 @@ func TestRealNode(t *testing.T) {
 			same := len(pods) == len(uids)
 			for _, pod := range pods {
 				same = same && slices.Contains(uids, pod.Metadata.UID) && pod.ready()
+				for _, c := range pod.Status.ContainerStatuses {
+					same = same && c.State.Running != nil && !c.State.Running.StartedAt.Before(stopped)
+				}
 			}
 			if same {
 				break
@@ -247,7 +253,9 @@ type pod struct {
 			Name         string `json:"name"`
 			RestartCount int    `json:"restartCount"`
 			State        struct {
-				Running    *struct{}                         `json:"running"`
+				Running *struct {
+					StartedAt time.Time `json:"startedAt"`
+				} `json:"running"`
 				Waiting    *struct{ Reason, Message string } `json:"waiting"`
 				Terminated *struct {
 					Reason   string

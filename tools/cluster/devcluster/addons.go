@@ -297,13 +297,21 @@ func (o Options) coreDNSDeployment(image string, labels map[string]string) *apps
 }
 
 // waitRealNodeReady waits for the real node to be Ready and cluster DNS to
-// answer through its Service.
-func (o Options) waitRealNodeReady(ctx context.Context, client kubernetes.Interface) error {
+// serve. With a kubelet started at since (not zero), only what it reported
+// after that counts: the API keeps a stopped node's last status.
+func (o Options) waitRealNodeReady(ctx context.Context, client kubernetes.Interface, since time.Time) error {
+	// Condition times have whole seconds.
+	since = since.Truncate(time.Second)
 	for {
 		node, nodeErr := client.CoreV1().Nodes().Get(ctx, o.realNodeName(), metav1.GetOptions{})
-		dns, dnsErr := client.AppsV1().Deployments(coreDNSNamespace).Get(ctx, coreDNSName, metav1.GetOptions{})
-		nodeOK := nodeErr == nil && nodeReady(node)
-		dnsOK := dnsErr == nil && dns.Status.ReadyReplicas >= 1 && dns.Status.ObservedGeneration >= dns.Generation
+		pods, dnsErr := client.CoreV1().Pods(coreDNSNamespace).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
+		nodeOK := nodeErr == nil && conditionTrueSince(node.Status.Conditions, since)
+		dnsOK := false
+		if dnsErr == nil {
+			for _, pod := range pods.Items {
+				dnsOK = dnsOK || pod.Spec.NodeName == o.realNodeName() && podReadySince(&pod, since)
+			}
+		}
 		if nodeOK && dnsOK {
 			return nil
 		}
@@ -322,4 +330,26 @@ func (o Options) waitRealNodeReady(ctx context.Context, client kubernetes.Interf
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// conditionTrueSince reports whether the node is Ready by a heartbeat at or
+// after since.
+func conditionTrueSince(conditions []corev1.NodeCondition, since time.Time) bool {
+	for _, c := range conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue && !c.LastHeartbeatTime.Time.Before(since)
+		}
+	}
+	return false
+}
+
+// podReadySince reports whether the pod is Ready and, with since set, became
+// so at or after it.
+func podReadySince(pod *corev1.Pod, since time.Time) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue && !c.LastTransitionTime.Time.Before(since)
+		}
+	}
+	return false
 }

@@ -74,7 +74,7 @@ func Up(ctx context.Context, o Options, log io.Writer) error {
 		if o.hasRealNode() {
 			created = 1
 		}
-		if created != o.RealNodes {
+		if o.RealNodes > created {
 			fmt.Fprintf(log, "cluster %q was created with %d real nodes and keeps them; to change that, recreate it: make cluster-down cluster CLUSTER=%s\n",
 				o.Name, created, o.Name)
 		}
@@ -145,10 +145,11 @@ func Up(ctx context.Context, o Options, log io.Writer) error {
 		o.Name, o.Nodes, o.NodeCPU, o.NodeMemory, strings.Join(o.Zones, ", "))
 	if o.RealNodes > 0 {
 		start := time.Now()
-		if err := o.startRealNode(ctx, client, log); err != nil {
+		kubeletStarted, err := o.startRealNode(ctx, client, log)
+		if err != nil {
 			return fmt.Errorf("cluster %q: %w", o.Name, err)
 		}
-		if err := o.waitRealNodeReady(ctx, client); err != nil {
+		if err := o.waitRealNodeReady(ctx, client, kubeletStarted); err != nil {
 			return fmt.Errorf("cluster %q: %w", o.Name, err)
 		}
 		fmt.Fprintf(log, "cluster %q: real node %s is ready (containerd, runc, kube-proxy, kube-router, CoreDNS) in %s\n",

@@ -189,33 +189,35 @@ func sandboxImage(images []localImage) (string, error) {
 }
 
 // startRealNode starts the real node beside a running control plane, or
-// restarts its stopped daemons, and waits until it is Ready with cluster DNS.
-func (o Options) startRealNode(ctx context.Context, client kubernetes.Interface, log io.Writer) error {
+// restarts its stopped daemons. It returns when the kubelet started, so the
+// caller waits for a status the restarted node reported, not the one the API
+// kept from before.
+func (o Options) startRealNode(ctx context.Context, client kubernetes.Interface, log io.Writer) (time.Time, error) {
 	images, err := o.localImages()
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	sandbox, err := sandboxImage(images)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	port, err := o.apiServerPort()
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	for _, dir := range []string{o.nodeDir(), o.nodeRunDir()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", dir, err)
+			return time.Time{}, fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
 	if err := o.createCgroups(); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if err := o.createNodeNetwork(ctx); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if err := o.writeNodeConfigs(sandbox, port); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	start := time.Now()
 	if !o.daemonAlive(daemonContainerd) {
@@ -224,15 +226,15 @@ func (o Options) startRealNode(ctx context.Context, client kubernetes.Interface,
 			binary: filepath.Join(o.absBinDir(), "containerd"),
 			args:   []string{"--config", filepath.Join(o.nodeDir(), "containerd.toml")},
 		}); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
 	if err := o.waitContainerd(ctx); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	imported, err := o.importImages(ctx, images)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if imported > 0 {
 		fmt.Fprintf(log, "real node: imported %d images in %s\n", imported, time.Since(start).Round(100*time.Millisecond))
@@ -257,18 +259,22 @@ func (o Options) startRealNode(ctx context.Context, client kubernetes.Interface,
 			args:   []string{"--config=" + filepath.Join(o.nodeDir(), "kube-proxy.yaml")},
 		},
 	}
+	var kubeletStarted time.Time
 	for _, d := range daemons {
 		if o.daemonAlive(d.name) {
 			continue
 		}
+		if d.name == daemonKubelet {
+			kubeletStarted = time.Now()
+		}
 		if err := o.startDaemon(d); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
 	// kube-router finds its node by name at start and gives up if the
 	// kubelet has not registered it yet.
 	if err := o.waitNodeRegistered(ctx, client); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	policy := daemon{
 		name:   daemonKubeRouter,
@@ -283,13 +289,13 @@ func (o Options) startRealNode(ctx context.Context, client kubernetes.Interface,
 	}
 	if !o.daemonAlive(policy.name) {
 		if err := o.startDaemon(policy); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
 	if err := o.ensureAddons(ctx, client, images); err != nil {
-		return err
+		return time.Time{}, err
 	}
-	return nil
+	return kubeletStarted, nil
 }
 
 func (o Options) realNodeLabels() []string {
