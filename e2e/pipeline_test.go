@@ -154,6 +154,23 @@ func TestPipeline(t *testing.T) {
 	}
 	api := newAPIClient(t, kubeconfig)
 
+	t.Run("up says which workloads ran for real", func(t *testing.T) {
+		where := "simulated"
+		if cluster.RealNodeSupport(ctx) == nil {
+			// The default, auto, gives a new local cluster a real node wherever one can run.
+			where = "real"
+		}
+		var appLine string
+		for line := range strings.Lines(up.stdout) {
+			if strings.Contains(line, "nexios-dev/") {
+				appLine = line
+			}
+		}
+		if !strings.Contains(up.stdout, "workloads on cluster") || !strings.Contains(appLine, "1/1 ready  1 "+where) {
+			t.Errorf("up's workload table lacks the app as %s (line %q):\n%s", where, appLine, up.stdout)
+		}
+	})
+
 	outputs := map[string]any{}
 	t.Run("outputs --json holds the documented exports", func(t *testing.T) {
 		r := p.mustRun(ctx, "outputs", "dev", "--json")

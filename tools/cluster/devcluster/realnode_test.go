@@ -67,31 +67,12 @@ func TestRealNodeAPIServerFlags(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	flags := func(o Options) (map[string]string, []string) {
-		t.Helper()
-		data, err := o.kwokctlConfigYAML()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var config kwokctlConfiguration
-		if err := yaml.Unmarshal(data, &config); err != nil {
-			t.Fatal(err)
-		}
-		args := map[string]string{}
-		for _, patch := range config.ComponentsPatches {
-			if patch.Name == "kube-apiserver" {
-				for _, a := range patch.ExtraArgs {
-					args[a.Key] = a.Value
-				}
-			}
-		}
-		return args, config.Options.KubeApiserverCertSANs
-	}
-	if args, sans := flags(o); len(args) != 0 || len(sans) != 0 {
-		t.Errorf("a simulated-only cluster patches the API server: %v, SANs %v", args, sans)
+	if config := renderKwokctlConfig(t, o); len(config.ComponentsPatches) != 1 || len(config.Options.KubeApiserverCertSANs) != 0 {
+		t.Errorf("a simulated-only cluster patches more than kube-controller-manager: %+v", config)
 	}
 	o.RealNodes = 1
-	args, sans := flags(o)
+	config := renderKwokctlConfig(t, o)
+	args, sans := componentFlags(config, "kube-apiserver"), config.Options.KubeApiserverCertSANs
 	want := map[string]string{
 		"bind-address":                    "0.0.0.0",
 		"advertise-address":               hostLinkIP,
@@ -108,7 +89,7 @@ func TestRealNodeAPIServerFlags(t *testing.T) {
 			t.Errorf("--%s = %q, want a file of the cluster's PKI", key, args[key])
 		}
 	}
-	if kwok := componentFlags(t, o, "kwok-controller"); kwok["manage-all-nodes"] != "false" || kwok["manage-nodes-with-annotation-selector"] != kwokNodeAnnotation+"=fake" {
+	if kwok := componentFlags(config, "kwok-controller"); kwok["manage-all-nodes"] != "false" || kwok["manage-nodes-with-annotation-selector"] != kwokNodeAnnotation+"=fake" {
 		t.Errorf("kwok-controller flags %v: it must leave the real node to its kubelet", kwok)
 	}
 	// Pods verify the server by the Service address and the host end of the node's link.
@@ -251,8 +232,8 @@ func TestUnescapeMountPath(t *testing.T) {
 	}
 }
 
-// componentFlags returns the extra flags the kwokctl configuration gives component.
-func componentFlags(t *testing.T, o Options, component string) map[string]string {
+// renderKwokctlConfig renders and parses the cluster's kwokctl configuration.
+func renderKwokctlConfig(t *testing.T, o Options) kwokctlConfiguration {
 	t.Helper()
 	data, err := o.kwokctlConfigYAML()
 	if err != nil {
@@ -262,6 +243,11 @@ func componentFlags(t *testing.T, o Options, component string) map[string]string
 	if err := yaml.Unmarshal(data, &config); err != nil {
 		t.Fatal(err)
 	}
+	return config
+}
+
+// componentFlags returns the extra flags config gives component.
+func componentFlags(config kwokctlConfiguration, component string) map[string]string {
 	args := map[string]string{}
 	for _, patch := range config.ComponentsPatches {
 		if patch.Name == component {
