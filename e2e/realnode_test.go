@@ -95,6 +95,33 @@ func TestRealNode(t *testing.T) {
 		}
 	})
 
+	t.Run("Prometheus scrapes every real target through the NetworkPolicies", func(t *testing.T) {
+		// Targets on simulated nodes (Grafana, the kwok kubelets) fail on this machine: nothing answers
+		// for them, and no packet leaves it.
+		want := []string{"alertmanager", "apiserver", "cadvisor", "kube-state-metrics", "kubelet", "nexios", "prometheus"}
+		var down []string
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Second) {
+			down = nil
+			up := map[string]bool{}
+			for _, target := range prometheusTargets(t, tc.BinDir(), kubeconfig) {
+				if target.Health == "up" {
+					up[target.Labels["job"]] = true
+				} else if strings.Contains(target.ScrapeURL, nodeIPOnLink) {
+					down = append(down, target.ScrapeURL+": "+target.LastError)
+				}
+			}
+			for _, job := range want {
+				if !up[job] {
+					down = append(down, "job "+job+" has no target up")
+				}
+			}
+			if len(down) == 0 {
+				return
+			}
+		}
+		t.Errorf("targets not up:\n%s", strings.Join(down, "\n"))
+	})
+
 	t.Run("the app's namespace enforces Pod Security restricted", func(t *testing.T) {
 		var ns struct {
 			Metadata struct {
@@ -415,4 +442,47 @@ func (c apiClient) send(t *testing.T, method, path, body string) (int, string) {
 	var out bytes.Buffer
 	_, _ = out.ReadFrom(resp.Body)
 	return resp.StatusCode, out.String()
+}
+
+// nodeIPOnLink is the real node's address, where its kubelet serves its metrics and cAdvisor's.
+const nodeIPOnLink = "10.253.0.2:"
+
+// target is one of Prometheus' active scrape targets.
+type target struct {
+	Labels    map[string]string `json:"labels"`
+	ScrapeURL string            `json:"scrapeUrl"`
+	Health    string            `json:"health"`
+	LastError string            `json:"lastError"`
+}
+
+// prometheusTargets asks the running Prometheus for its targets from inside its own pod (kubectl
+// exec, busybox's wget): the monitoring namespace's policies admit no other client to it.
+func prometheusTargets(t *testing.T, binDir, kubeconfig string) []target {
+	t.Helper()
+	out, err := exec.CommandContext(t.Context(), filepath.Join(binDir, "kubectl"), "--kubeconfig", kubeconfig,
+		"-n", "monitoring", "exec", "statefulset/"+prometheusStatefulSet(t, binDir, kubeconfig), "-c", "prometheus", "--",
+		"wget", "-qO-", "http://localhost:9090/api/v1/targets?state=active").Output()
+	if err != nil {
+		t.Logf("asking Prometheus for its targets: %v", err)
+		return nil
+	}
+	var response struct {
+		Data struct {
+			ActiveTargets []target `json:"activeTargets"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(out, &response); err != nil {
+		t.Fatalf("Prometheus' targets: %v: %s", err, out)
+	}
+	return response.Data.ActiveTargets
+}
+
+func prometheusStatefulSet(t *testing.T, binDir, kubeconfig string) string {
+	t.Helper()
+	out, err := exec.CommandContext(t.Context(), filepath.Join(binDir, "kubectl"), "--kubeconfig", kubeconfig,
+		"-n", "monitoring", "get", "statefulsets", "-l", "app.kubernetes.io/name=prometheus", "-o", "jsonpath={.items[0].metadata.name}").Output()
+	if err != nil || len(out) == 0 {
+		t.Fatalf("finding Prometheus' StatefulSet: %v %s", err, out)
+	}
+	return string(out)
 }
