@@ -49,6 +49,7 @@ func TestRealNode(t *testing.T) {
 		t.Fatalf("up: %v", err)
 	}
 	appNamespace, _ := res.Outputs[nexios.ExportNamespace].Value.(string)
+	serviceName, _ := res.Outputs[nexios.ExportServiceName].Value.(string)
 	internalURL, _ := res.Outputs[nexios.ExportInternalURL].Value.(string)
 	realNode := realNodeCluster + "-real-0"
 
@@ -135,7 +136,7 @@ func TestRealNode(t *testing.T) {
 			t.Fatalf("namespace %s enforces %q, want restricted", appNamespace, got)
 		}
 		// A privileged pod is refused there: the admission that let the app in is really on.
-		code, body := api.send(t, http.MethodPost, "/api/v1/namespaces/"+appNamespace+"/pods", clientPod("privileged", "true", true))
+		code, body := api.send(t, http.MethodPost, "/api/v1/namespaces/"+appNamespace+"/pods", clientPod("privileged", http.MethodGet, "http://localhost/", true))
 		if code != http.StatusForbidden || !strings.Contains(body, "restricted") {
 			t.Errorf("a privileged pod in %s: HTTP %d %s, want 403 naming the restricted policy", appNamespace, code, body)
 		}
@@ -143,14 +144,14 @@ func TestRealNode(t *testing.T) {
 
 	t.Run("the app answers through its Service's DNS name", func(t *testing.T) {
 		// The ingress controller's namespace is one the app's NetworkPolicy admits.
-		out, ok := runClientPod(t, api, "ingress-nginx", "allowed", internalURL+"/")
+		out, ok := runClientPod(t, api, "ingress-nginx", "allowed", http.MethodGet, internalURL+"/")
 		if !ok || !strings.Contains(out, `"pod"`) {
 			t.Errorf("client in ingress-nginx: ok=%v output %q, want the app's greeting", ok, out)
 		}
 	})
 
 	t.Run("the NetworkPolicy refuses a namespace it does not admit", func(t *testing.T) {
-		out, ok := runClientPod(t, api, "intruder", "denied", internalURL+"/")
+		out, ok := runClientPod(t, api, "intruder", "denied", http.MethodGet, internalURL+"/")
 		// kube-router rejects what no policy admits (the same client from ingress-nginx got through):
 		// the connection is refused, or times out where a dropping enforcer is used.
 		if ok {
@@ -158,6 +159,66 @@ func TestRealNode(t *testing.T) {
 		} else if !strings.Contains(out, "Connection refused") && !strings.Contains(out, "timed out") {
 			t.Errorf("client in namespace intruder failed with %q, want a refused or timed-out connection", out)
 		}
+	})
+
+	// The probes are the program's, against the app's own endpoints: the example app fails them on
+	// request. The requests come from ingress-nginx, which the app's policy admits, to the pod itself,
+	// since a pod out of the Service cannot be reached through it.
+	appPod := func(t *testing.T) pod {
+		t.Helper()
+		pods := listPods(t, api, appNamespace)
+		if len(pods) != 1 {
+			t.Fatalf("%d app pods, want the dev profile's 1", len(pods))
+		}
+		return pods[0]
+	}
+	request := func(t *testing.T, name, path string) {
+		t.Helper()
+		url := fmt.Sprintf("http://%s:8000%s", appPod(t).Status.PodIP, path)
+		if out, ok := runClientPod(t, api, "ingress-nginx", name, http.MethodPost, url); !ok {
+			t.Fatalf("POST %s: %s", url, out)
+		}
+	}
+	waitFor := func(t *testing.T, what string, limit time.Duration, done func(pod) bool) pod {
+		t.Helper()
+		for deadline := time.Now().Add(limit); ; time.Sleep(2 * time.Second) {
+			p := appPod(t)
+			if done(p) {
+				return p
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %s: %s", what, limit, p.describe())
+			}
+		}
+	}
+	restarts := func(p pod) int {
+		total := 0
+		for _, c := range p.Status.ContainerStatuses {
+			total += c.RestartCount
+		}
+		return total
+	}
+
+	t.Run("a failing readiness probe takes the pod out of the Service without a restart", func(t *testing.T) {
+		before := restarts(appPod(t))
+		request(t, "not-ready", "/admin/ready?fail=true")
+		p := waitFor(t, "pod out of the Service's ready endpoints", time.Minute, func(p pod) bool {
+			return !p.ready() && serviceEndpointsReady(t, api, appNamespace, serviceName) == 0
+		})
+		if restarts(p) != before {
+			t.Errorf("a readiness failure restarted the container (%d restarts, had %d)", restarts(p), before)
+		}
+		request(t, "ready-again", "/admin/ready?fail=false")
+		waitFor(t, "pod back in the Service's ready endpoints", time.Minute, func(p pod) bool {
+			return p.ready() && serviceEndpointsReady(t, api, appNamespace, serviceName) == 1
+		})
+	})
+
+	t.Run("a failing liveness probe restarts the container", func(t *testing.T) {
+		before := restarts(appPod(t))
+		request(t, "not-live", "/admin/health?fail=true")
+		// Three failures 10 s apart, then the restart; the new process is healthy again.
+		waitFor(t, "container restarted and Ready", 2*time.Minute, func(p pod) bool { return restarts(p) > before && p.ready() })
 	})
 
 	t.Run("a restarted cluster brings the same pods back", func(t *testing.T) {
@@ -272,6 +333,7 @@ type pod struct {
 	} `json:"spec"`
 	Status struct {
 		Phase      string `json:"phase"`
+		PodIP      string `json:"podIP"`
 		Conditions []struct {
 			Type   string `json:"type"`
 			Status string `json:"status"`
@@ -357,18 +419,27 @@ func podUIDs(t *testing.T, api apiClient, namespace string) []string {
 	return uids
 }
 
-// clientScript fetches a URL with a 5-second timeout and prints the body, or the error.
-const clientScript = `import sys, urllib.request
-try:
-    print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())
-except Exception as e:
-    print("failed:", e)
-    sys.exit(1)
+// clientScript requests a URL (with the method given after it, GET by default), each try with a
+// 5-second timeout, and prints the body, or the last error after 30 seconds of tries: the
+// NetworkPolicy controller admits a new pod's address a moment after the pod starts.
+const clientScript = `import sys, time, urllib.request
+method = sys.argv[2] if len(sys.argv) > 2 else "GET"
+deadline = time.monotonic() + 30
+while True:
+    try:
+        request = urllib.request.Request(sys.argv[1], method=method, data=b"" if method == "POST" else None)
+        print(urllib.request.urlopen(request, timeout=5).read().decode())
+        break
+    except Exception as e:
+        if time.monotonic() > deadline:
+            print("failed:", e)
+            sys.exit(1)
+        time.sleep(1)
 `
 
-// clientPod is a one-shot pod of the example app's image, whose python3 fetches url; privileged
-// makes it one that Pod Security restricted refuses.
-func clientPod(name, url string, privileged bool) string {
+// clientPod is a one-shot pod of the example app's image, whose python3 requests url with method;
+// privileged makes it one that Pod Security restricted refuses.
+func clientPod(name, method, url string, privileged bool) string {
 	no, yes := false, true
 	security := map[string]any{
 		"allowPrivilegeEscalation": no,
@@ -389,7 +460,7 @@ func clientPod(name, url string, privileged bool) string {
 			"containers": []any{map[string]any{
 				"name":            "client",
 				"image":           exampleAppImage,
-				"command":         []string{"python3", "-c", clientScript, url},
+				"command":         []string{"python3", "-c", clientScript, url, method},
 				"securityContext": security,
 			}},
 		},
@@ -399,12 +470,12 @@ func clientPod(name, url string, privileged bool) string {
 
 // runClientPod runs clientPod in namespace (created if needed) and returns its output and whether it
 // succeeded.
-func runClientPod(t *testing.T, api apiClient, namespace, name, url string) (string, bool) {
+func runClientPod(t *testing.T, api apiClient, namespace, name, method, url string) (string, bool) {
 	t.Helper()
 	if code, body := api.send(t, http.MethodPost, "/api/v1/namespaces", fmt.Sprintf(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":%q}}`, namespace)); code != http.StatusCreated && code != http.StatusConflict {
 		t.Fatalf("creating namespace %s: HTTP %d %s", namespace, code, body)
 	}
-	if code, body := api.send(t, http.MethodPost, "/api/v1/namespaces/"+namespace+"/pods", clientPod(name, url, false)); code != http.StatusCreated {
+	if code, body := api.send(t, http.MethodPost, "/api/v1/namespaces/"+namespace+"/pods", clientPod(name, method, url, false)); code != http.StatusCreated {
 		t.Fatalf("creating pod %s/%s: HTTP %d %s", namespace, name, code, body)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
@@ -485,4 +556,31 @@ func prometheusStatefulSet(t *testing.T, binDir, kubeconfig string) string {
 		t.Fatalf("finding Prometheus' StatefulSet: %v %s", err, out)
 	}
 	return string(out)
+}
+
+// serviceEndpointsReady counts the ready endpoints of a Service's EndpointSlices.
+func serviceEndpointsReady(t *testing.T, api apiClient, namespace, service string) int {
+	t.Helper()
+	var list struct {
+		Items []struct {
+			Endpoints []struct {
+				Conditions struct {
+					Ready *bool `json:"ready"`
+				} `json:"conditions"`
+			} `json:"endpoints"`
+		} `json:"items"`
+	}
+	path := "/apis/discovery.k8s.io/v1/namespaces/" + namespace + "/endpointslices?labelSelector=kubernetes.io/service-name=" + service
+	if code := api.get(t, path, &list); code != http.StatusOK {
+		t.Fatalf("GET %s: HTTP %d", path, code)
+	}
+	ready := 0
+	for _, slice := range list.Items {
+		for _, e := range slice.Endpoints {
+			if e.Conditions.Ready != nil && *e.Conditions.Ready {
+				ready++
+			}
+		}
+	}
+	return ready
 }

@@ -7,8 +7,9 @@
 # its binary is missing or its pin changed, so a second `make tools` only
 # compares stamps. To force a rebuild: rm $(STAMPS)/<tool>.
 
-# The root go.mod's go directive; older toolchains cannot build the tools.
-GO_MIN_VERSION              := 1.26.6
+# The newest go directive among the modules built: the CNI plugins' v1.10.0
+# needs 1.26.8 (the root go.mod 1.26.6); older toolchains cannot build them.
+GO_MIN_VERSION              := 1.26.8
 PULUMI_VERSION              := v3.274.1
 # The release whose commit tools/provider-kubernetes/go.mod pins (the provider
 # module has no release tags of its own, only that pseudo-version).
@@ -141,7 +142,7 @@ go-check:
 	@command -v go >/dev/null || { echo "tools: Go is not installed (or not on PATH); install Go $(GO_MIN_VERSION) or newer from https://go.dev/dl/"; exit 1; }
 	@have=$$($(GO) env GOVERSION); have=$${have#go}; \
 	if [[ "$$(printf '%s\n%s\n' '$(GO_MIN_VERSION)' "$$have" | sort -V | head -n1)" != '$(GO_MIN_VERSION)' ]]; then \
-		echo "tools: Go $$have is older than $(GO_MIN_VERSION), which go.mod needs; install Go $(GO_MIN_VERSION) or newer from https://go.dev/dl/"; exit 1; \
+		echo "tools: Go $$have is older than $(GO_MIN_VERSION), which the tools' modules need; install Go $(GO_MIN_VERSION) or newer from https://go.dev/dl/"; exit 1; \
 	fi
 
 pulumi-cli: go-check
