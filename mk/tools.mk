@@ -20,8 +20,8 @@ KWOK_VERSION                := v0.8.0
 STAMPS        := $(BIN)/.stamps
 TOOLS_DIR     := $(ROOT)/tools
 # The names bin/kube-controlplane, the Kubernetes multi-call binary, answers
-# to: one symlink each. The control plane kwokctl starts, and the node agents
-# a real node runs (mk/node.mk).
+# to: one symlink each. The control plane kwokctl starts, the node agents a
+# real node runs (mk/node.mk), and kubectl to look at a local cluster.
 KUBE_COMMANDS := kube-apiserver kube-controller-manager kube-scheduler etcd kubelet kube-proxy kubectl
 # Never let the go command fetch a newer toolchain: go-check decides whether
 # the installed one will do.
