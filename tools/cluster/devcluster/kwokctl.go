@@ -51,6 +51,11 @@ type extraArg struct {
 	Override bool `json:"override,omitempty"`
 }
 
+// kwokAdminCertName is the common name of the admin certificate kwokctl
+// generates (sigs.k8s.io/kwok/pkg/kwokctl/pki DefaultUser), which the API
+// server also presents as its proxy client certificate.
+const kwokAdminCertName = "kwok-admin"
+
 // kwokctlConfigYAML renders the cluster's KwokctlConfiguration. Every binary
 // is given by path because kwokctl downloads any binary it is not given, and
 // there is no internet here. The bind address keeps every component on
@@ -106,6 +111,18 @@ func (o Options) kwokctlConfigYAML() ([]byte, error) {
 				// The node's name resolves nowhere; a lookup would even
 				// ask the machine's resolver.
 				{Key: "kubelet-preferred-address-types", Value: "InternalIP"},
+				// The aggregation layer: aggregated API servers in pods
+				// (prometheus-adapter, metrics-server) authenticate the
+				// requests the API server proxies to them by this CA, which
+				// signed the proxy client certificate kwokctl gives it.
+				{Key: "requestheader-client-ca-file", Value: filepath.Join(pki, "ca.crt")},
+				// The same CA signs every client certificate here: only
+				// the proxy client's (kwokctl's admin certificate, whose
+				// name is kwok's constant) may assert a user by header.
+				{Key: "requestheader-allowed-names", Value: kwokAdminCertName},
+				{Key: "requestheader-username-headers", Value: "X-Remote-User"},
+				{Key: "requestheader-group-headers", Value: "X-Remote-Group"},
+				{Key: "requestheader-extra-headers-prefix", Value: "X-Remote-Extra-"},
 			},
 		}, componentPatch{
 			// kwokctl lets kwok-controller fake every node; the real node's

@@ -78,13 +78,14 @@ func TestRealNodeAPIServerFlags(t *testing.T) {
 		"advertise-address":               hostLinkIP,
 		"service-cluster-ip-range":        serviceCIDR,
 		"kubelet-preferred-address-types": "InternalIP",
+		"requestheader-username-headers":  "X-Remote-User",
 	}
 	for key, value := range want {
 		if args[key] != value {
 			t.Errorf("--%s = %q, want %q", key, args[key], value)
 		}
 	}
-	for _, key := range []string{"kubelet-client-certificate", "kubelet-client-key"} {
+	for _, key := range []string{"kubelet-client-certificate", "kubelet-client-key", "requestheader-client-ca-file"} {
 		if !strings.HasPrefix(args[key], o.pkiDir()) {
 			t.Errorf("--%s = %q, want a file of the cluster's PKI", key, args[key])
 		}
