@@ -1,13 +1,14 @@
 # The machine's own packages the project needs, in one list: the build of the
 # C parts (runc's seccomp support, pause), the images' Debian files, the real
-# node's network tools, and the unit tests' promtool, amtool and Python. On a
-# Debian machine as root, missing ones are installed with apt-get (what a
-# fresh machine needs to run `make up` and `make test`); elsewhere the
-# command to run is printed.
+# node's network tools, and the example app's Python for its unit tests (the
+# unit tests' promtool and amtool are built from the images' releases, see
+# mk/upstream.mk). On a Debian machine as root, missing ones are installed with
+# apt-get (what a fresh machine needs to run `make up` and `make test`);
+# elsewhere the command to run is printed.
 HOST_PACKAGES := gcc libc6-dev pkg-config libseccomp-dev \
 	mmdebstrap busybox-static ca-certificates tzdata netbase \
 	iproute2 util-linux procps iptables ipset conntrack \
-	prometheus prometheus-alertmanager python3 python3-uvicorn python3-prometheus-client
+	python3 python3-uvicorn python3-prometheus-client
 
 .PHONY: host-packages
 

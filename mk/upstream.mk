@@ -162,6 +162,10 @@ upstream-versions: ## Print the pinned versions of bin/upstream's binaries (imag
 		METRICS_SERVER_VERSION=$(METRICS_SERVER_VERSION) COREDNS_VERSION=$(COREDNS_VERSION) \
 		PAUSE_VERSION=$(PAUSE_VERSION) PAUSE_IMAGE=$(PAUSE_IMAGE)
 
+# The unit tests check the generated configuration and rules with the promtool
+# and amtool of the releases the images run (components/monitoring).
+unit: prometheus alertmanager
+
 prometheus: go-check
 	$(call stamped-build,prometheus,$(PROMETHEUS_PIN),$(UPSTREAM_BIN)/prometheus $(UPSTREAM_BIN)/promtool,build-prometheus)
 

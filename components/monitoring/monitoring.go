@@ -25,8 +25,9 @@ const (
 	nameAdapter          = "prometheus-adapter"
 )
 
-// Images, pinned by version tag. The generated configuration files are checked by promtool and amtool
-// in the tests; a version bump here should keep those checks passing.
+// Images, pinned by version tag. The tests check the generated configuration and rule files with the
+// promtool and amtool of these releases (bin/upstream, mk/upstream.mk pins the same versions); a version
+// bump here goes with one there, and should keep those checks passing.
 const (
 	imagePrometheus       = "prom/prometheus:v3.5.0"
 	imageAlertmanager     = "prom/alertmanager:v0.28.1"

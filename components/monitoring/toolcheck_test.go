@@ -1,30 +1,52 @@
 package monitoring
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/nexios-labs/nexios-k8s/components/appmetrics"
+	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
 )
 
-// requireTool finds a checker of the field (promtool, amtool). Missing tools fail the run in CI
-// (`.ci/run` installs them) and skip it elsewhere.
-func requireTool(t *testing.T, name string) string {
+// upstreamTool finds bin/upstream/<name>, the promtool or amtool `make prometheus alertmanager`
+// builds from the same releases as the images (mk/upstream.mk; `make unit` builds them first), and
+// checks that it is the release of the image the component deploys. A missing binary fails the run
+// in CI and with NEXIOS_E2E set, and skips the test elsewhere.
+func upstreamTool(t *testing.T, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
+	path, err := findUpstreamTool(name)
+	if err != nil {
+		if os.Getenv("CI") != "" || os.Getenv("NEXIOS_E2E") != "" {
+			t.Fatalf("%v; run `make prometheus alertmanager`", err)
+		}
+		t.Skipf("%v; run `make prometheus alertmanager` (CI or NEXIOS_E2E=1 make this a failure)", err)
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is not on PATH: install the Debian packages prometheus and prometheus-alertmanager", name)
+	image := map[string]string{"promtool": imagePrometheus, "amtool": imageAlertmanager}[name]
+	_, tag, _ := strings.Cut(image, ":v")
+	if out := runTool(t, path, "--version"); !strings.Contains(out, "version "+tag+" ") {
+		t.Fatalf("%s is not the release of %s: pin the same version in mk/upstream.mk and run `make prometheus alertmanager`:\n%s", path, image, out)
 	}
-	t.Skipf("%s is not on PATH (apt-get install prometheus prometheus-alertmanager); skipping", name)
-	return ""
+	return path
+}
+
+func findUpstreamTool(name string) (string, error) {
+	tools, err := toolchain.Find()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(tools.BinDir(), "upstream", name)
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("%s is not built: %s missing", name, path)
+	}
+	if info.IsDir() || info.Mode().Perm()&0o111 == 0 {
+		return "", fmt.Errorf("%s is not an executable file", path)
+	}
+	return path, nil
 }
 
 func runTool(t *testing.T, tool string, args ...string) string {
@@ -63,50 +85,88 @@ func testRuleSettings(t *testing.T) RuleSettings {
 	}
 }
 
-// The generated prometheus.yaml and rule file pass promtool, with the rule file found through the
-// config's rule_files glob and the service account files it names present.
-func TestPromtoolAcceptsConfigAndRules(t *testing.T) {
-	promtool := requireTool(t, "promtool")
-	dir := t.TempDir()
-	saDir := filepath.Join(dir, "serviceaccount")
-	write(t, filepath.Join(saDir, "token"), "token")
-	write(t, filepath.Join(saDir, "ca.crt"), "ca")
-	rules, err := RulesFile(testRuleSettings(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, filepath.Join(dir, "rules", rulesFileName), rules)
-	config, err := PrometheusConfig(ScrapeSettings{
+func testScrapeSettings() ScrapeSettings {
+	return ScrapeSettings{
 		Instance: "monitoring", MonitoringNamespace: "monitoring",
-		App:      AppScrape{Job: "nexios", Namespace: "nexios-prod", PodLabels: map[string]string{"app.kubernetes.io/name": "nexios", "app.kubernetes.io/instance": "nexios"}, Port: 8000, Path: "/metrics"},
-		RulesDir: filepath.Join(dir, "rules"), ServiceAccountDir: saDir,
-	})
-	if err != nil {
-		t.Fatal(err)
+		App: AppScrape{Job: "nexios", Namespace: "nexios-prod", PodLabels: map[string]string{"app.kubernetes.io/name": "nexios", "app.kubernetes.io/instance": "nexios"}, Port: 8000, Path: "/metrics"},
 	}
-	write(t, filepath.Join(dir, prometheusConfigKey), config)
-
-	out, err := exec.Command(promtool, "check", "config", filepath.Join(dir, prometheusConfigKey)).CombinedOutput()
-	if err != nil && strings.Contains(string(out), "field kubernetes_sd_configs not found") {
-		// Debian builds promtool without Kubernetes service discovery. Check everything else in the
-		// file (jobs, relabelling, TLS and authorization, alerting, rule files) with each discovery
-		// block swapped for a static target; an upstream promtool checks the file as it is.
-		t.Logf("%s lacks Kubernetes service discovery; checking the config with static targets in its place", promtool)
-		write(t, filepath.Join(dir, prometheusConfigKey), withStaticTargets(t, config))
-		out, err = exec.Command(promtool, "check", "config", filepath.Join(dir, prometheusConfigKey)).CombinedOutput()
-	}
-	if err != nil {
-		t.Fatalf("promtool check config: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "SUCCESS: 1 rule files found") {
-		t.Errorf("promtool did not check the rule file through the config:\n%s", out)
-	}
-	runTool(t, promtool, "check", "rules", filepath.Join(dir, "rules", rulesFileName))
 }
 
-// Every receiver combination passes amtool.
+// The generated prometheus.yaml, Kubernetes service discovery included, passes the promtool of the
+// Prometheus release the image runs, lints included: as deployed (its rule and service account files
+// exist only in the container, so syntax only), and with those files in place, the rule file found
+// through the config's rule_files glob and checked with it.
+func TestPromtoolAcceptsConfigAndRules(t *testing.T) {
+	promtool := upstreamTool(t, "promtool")
+
+	t.Run("as deployed", func(t *testing.T) {
+		config, err := PrometheusConfig(testScrapeSettings())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"kubernetes_sd_configs:", prometheusRulesDir + "/*.yaml", serviceAccountDir + "/token"} {
+			if !strings.Contains(config, want) {
+				t.Fatalf("the config lacks %q:\n%s", want, config)
+			}
+		}
+		path := filepath.Join(t.TempDir(), prometheusConfigKey)
+		write(t, path, config)
+		out := runTool(t, promtool, "check", "config", "--syntax-only", "--lint=all", "--lint-fatal", path)
+		if !strings.Contains(out, "SUCCESS") {
+			t.Errorf("promtool:\n%s", out)
+		}
+	})
+
+	t.Run("with its files", func(t *testing.T) {
+		dir := t.TempDir()
+		saDir := filepath.Join(dir, "serviceaccount")
+		write(t, filepath.Join(saDir, "token"), "token")
+		write(t, filepath.Join(saDir, "ca.crt"), "ca")
+		rules, err := RulesFile(testRuleSettings(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, "rules", rulesFileName), rules)
+		s := testScrapeSettings()
+		s.RulesDir, s.ServiceAccountDir = filepath.Join(dir, "rules"), saDir
+		config, err := PrometheusConfig(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, prometheusConfigKey), config)
+		out := runTool(t, promtool, "check", "config", "--lint=all", "--lint-fatal", filepath.Join(dir, prometheusConfigKey))
+		if !strings.Contains(out, "SUCCESS: 1 rule files found") {
+			t.Errorf("promtool did not check the rule file through the config:\n%s", out)
+		}
+	})
+}
+
+// The rule file, with and without a scaling metric's recording rule and alert, passes promtool's
+// checks and lints.
+func TestPromtoolAcceptsRules(t *testing.T) {
+	promtool := upstreamTool(t, "promtool")
+	withMetric := testRuleSettings(t)
+	without := withMetric
+	without.ScalingMetrics = nil
+	for name, s := range map[string]RuleSettings{"scaling metric": withMetric, "no scaling metric": without} {
+		t.Run(name, func(t *testing.T) {
+			rules, err := RulesFile(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), rulesFileName)
+			write(t, path, rules)
+			out := runTool(t, promtool, "check", "rules", "--lint=all", "--lint-fatal", path)
+			if !strings.Contains(out, "SUCCESS") {
+				t.Errorf("promtool:\n%s", out)
+			}
+		})
+	}
+}
+
+// Every receiver combination passes the amtool of the Alertmanager release the image runs.
 func TestAmtoolAcceptsConfig(t *testing.T) {
-	amtool := requireTool(t, "amtool")
+	amtool := upstreamTool(t, "amtool")
 	for name, s := range map[string]AlertmanagerSettings{
 		"no receiver": {},
 		"webhook":     {WebhookURL: "https://hooks.example.com/alerts?token=s3cr3t"},
@@ -126,28 +186,4 @@ func TestAmtoolAcceptsConfig(t *testing.T) {
 			}
 		})
 	}
-}
-
-// withStaticTargets replaces every kubernetes_sd_configs block of a generated config with a static target.
-func withStaticTargets(t *testing.T, config string) string {
-	t.Helper()
-	var c promConfig
-	if err := yaml.Unmarshal([]byte(config), &c); err != nil {
-		t.Fatal(err)
-	}
-	static := []staticConfig{{Targets: []string{"localhost:9999"}}}
-	for i := range c.ScrapeConfigs {
-		if c.ScrapeConfigs[i].KubernetesSDConfigs != nil {
-			c.ScrapeConfigs[i].KubernetesSDConfigs, c.ScrapeConfigs[i].StaticConfigs = nil, static
-		}
-	}
-	for i := range c.Alerting.Alertmanagers {
-		c.Alerting.Alertmanagers[i].KubernetesSDConfigs = nil
-		c.Alerting.Alertmanagers[i].StaticConfigs = static
-	}
-	out, err := yaml.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
 }
