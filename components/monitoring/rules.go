@@ -120,7 +120,9 @@ and on (namespace)
 			"A monitoring target does not answer scrapes",
 			"Job {{ $labels.job }} target {{ $labels.instance }} has been down for 10 minutes; its alerts and panels are blind.",
 			"Check the target's pod (or the API server and kubelets for those jobs) and the monitoring namespace's NetworkPolicies."),
-		alert("PodRestartLoop", fmt.Sprintf(`increase(kube_pod_container_status_restarts_total{%s}[1h]) > %d`, both, t.RestartsPerHour), "5m", severityWarning,
+		// increase() extrapolates to the hour's edges, so a counter that already had restarts reads three
+		// restarts as 3.03 and would pass a threshold of 3: restarts are whole, so the count is rounded.
+		alert("PodRestartLoop", fmt.Sprintf(`round(increase(kube_pod_container_status_restarts_total{%s}[1h])) > %d`, both, t.RestartsPerHour), "5m", severityWarning,
 			"A container restarts repeatedly",
 			fmt.Sprintf("{{ $labels.container }} in {{ $labels.namespace }}/{{ $labels.pod }} restarted {{ $value | printf \"%%.0f\" }} times in the last hour (threshold %d).", t.RestartsPerHour),
 			"Read the previous container's logs (kubectl logs --previous) and the pod's events: OOMKilled wants a higher memory limit, a failing probe wants its timings or the app fixed."),

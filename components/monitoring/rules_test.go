@@ -40,7 +40,7 @@ func TestRuleGroups(t *testing.T) {
 		"NexiosTargetDown":              `up{job="nexios", namespace="nexios-prod"} == 0`,
 		"NexiosHighErrorRate":           "> 7",
 		"NexiosHighLatency":             "> 0.25",
-		"PodRestartLoop":                "[1h]) > 4",
+		"PodRestartLoop":                "[1h])) > 4",
 		"DeploymentReplicasUnavailable": `namespace=~"nexios-prod|monitoring"`,
 		"HPAAtMaxReplicas":              "kube_horizontalpodautoscaler_spec_max_replicas",
 		"PVCNearlyFull":                 "> 80",
