@@ -36,7 +36,8 @@ cluster-status: go-check nexios-cluster ## Print running, stopped or absent for 
 e2e: tools images ## End-to-end: the real Pulumi engine against local clusters (one with a real node, where the machine allows), plus internal/ tests.
 	NEXIOS_E2E=1 go test -count=1 -timeout 30m ./e2e/... ./internal/...
 
-cluster-test: go-check ## Unit tests of nexios-cluster: options, kwokctl and real node configuration, placement policy, storage (no cluster started).
-	cd '$(TOOLS_DIR)/cluster' && $(GO) test -count=1 ./...
+cluster-test: go-check ## Tests of nexios-cluster: options, kwokctl and real node configuration, placement policy, and a volume claim bound on a cluster of its own.
+	cd '$(TOOLS_DIR)/cluster' && NEXIOS_E2E=1 $(GO) test -count=1 ./...
 
-unit: cluster-test
+# After the tools: one of its tests starts a cluster.
+e2e: cluster-test
