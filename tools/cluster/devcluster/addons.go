@@ -305,7 +305,7 @@ func (o Options) waitRealNodeReady(ctx context.Context, client kubernetes.Interf
 	for {
 		node, nodeErr := client.CoreV1().Nodes().Get(ctx, o.realNodeName(), metav1.GetOptions{})
 		pods, dnsErr := client.CoreV1().Pods(coreDNSNamespace).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
-		nodeOK := nodeErr == nil && conditionTrueSince(node.Status.Conditions, since)
+		nodeOK := nodeErr == nil && nodeReadySince(node, since)
 		dnsOK := false
 		if dnsErr == nil {
 			for _, pod := range pods.Items {
@@ -332,10 +332,10 @@ func (o Options) waitRealNodeReady(ctx context.Context, client kubernetes.Interf
 	}
 }
 
-// conditionTrueSince reports whether the node is Ready by a heartbeat at or
-// after since.
-func conditionTrueSince(conditions []corev1.NodeCondition, since time.Time) bool {
-	for _, c := range conditions {
+// nodeReadySince reports whether the node is Ready by a heartbeat at or after
+// since (any heartbeat with since zero).
+func nodeReadySince(node *corev1.Node, since time.Time) bool {
+	for _, c := range node.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue && !c.LastHeartbeatTime.Time.Before(since)
 		}
@@ -343,8 +343,8 @@ func conditionTrueSince(conditions []corev1.NodeCondition, since time.Time) bool
 	return false
 }
 
-// podReadySince reports whether the pod is Ready and, with since set, became
-// so at or after it.
+// podReadySince reports whether the pod is Ready and became so at or after
+// since (at any time with since zero).
 func podReadySince(pod *corev1.Pod, since time.Time) bool {
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady {

@@ -327,14 +327,7 @@ func notReadyNodes(ctx context.Context, client kubernetes.Interface, want []*cor
 	return notReady, nil
 }
 
-func nodeReady(node *corev1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+func nodeReady(node *corev1.Node) bool { return nodeReadySince(node, time.Time{}) }
 
 func (o Options) printUsage(log io.Writer) {
 	fmt.Fprintf(log, `  kubeconfig: %s
