@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -212,6 +213,43 @@ func TestPipeline(t *testing.T) {
 		for _, args := range [][]string{{"outputs", "dev"}, {"outputs", "dev", "--json"}, {"outputs", "dev", "--show-secrets"}} {
 			if r := p.mustRun(ctx, args...); strings.Contains(r.stdout+r.stderr, secretKey) {
 				t.Errorf("deploy %v prints the app's secret key", args)
+			}
+		}
+	})
+
+	// Before the no-change preview, which then also shows that rendering left the real stack alone.
+	t.Run("render writes the stack's manifests with Secret values blanked", func(t *testing.T) {
+		blanked, full := t.TempDir(), t.TempDir()
+		r := p.mustRun(ctx, "render", "dev", "--out", blanked)
+		if !strings.Contains(r.stdout, "secret values blanked") {
+			t.Errorf("render does not say the values were blanked:\n%s", r.stdout)
+		}
+		p.mustRun(ctx, "render", "dev", "--out", full, "--include-secrets")
+		blankedDocs, fullDocs := renderedDocs(t, blanked), renderedDocs(t, full)
+		kinds := map[string]int{}
+		for file, doc := range blankedDocs {
+			kind, _ := doc["kind"].(string)
+			kinds[kind]++
+			if kind != "Secret" {
+				continue
+			}
+			if len(secretValues(doc)) == 0 {
+				t.Errorf("%s: a Secret with no keys", file)
+			}
+			for key, v := range secretValues(doc) {
+				if v != "" {
+					t.Errorf("%s: key %s keeps a value", file, key)
+				}
+			}
+			for key, v := range secretValues(fullDocs[file]) {
+				if v == "" {
+					t.Errorf("%s with --include-secrets: key %s is empty, so blanking proves nothing", file, key)
+				}
+			}
+		}
+		for _, kind := range []string{"Namespace", "Deployment", "Service", "Secret", "ConfigMap", "NetworkPolicy", "StatefulSet"} {
+			if kinds[kind] == 0 {
+				t.Errorf("no %s rendered (kinds: %v)", kind, kinds)
 			}
 		}
 	})
@@ -497,4 +535,45 @@ func (c apiClient) get(t *testing.T, path string, into any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// renderedDocs parses every manifest a render wrote under dir, by path relative to dir.
+func renderedDocs(t *testing.T, dir string) map[string]map[string]any {
+	t.Helper()
+	docs := map[string]map[string]any{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var doc map[string]any
+		if err := yaml.Unmarshal(raw, &doc); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		rel, _ := filepath.Rel(dir, path)
+		docs[rel] = doc
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("reading the render in %s: %v", dir, err)
+	}
+	if len(docs) == 0 {
+		t.Fatalf("render wrote no manifests in %s", dir)
+	}
+	return docs
+}
+
+// secretValues returns a Secret's data and stringData values by key.
+func secretValues(doc map[string]any) map[string]string {
+	values := map[string]string{}
+	for _, field := range []string{"data", "stringData"} {
+		m, _ := doc[field].(map[string]any)
+		for key, v := range m {
+			values[key], _ = v.(string)
+		}
+	}
+	return values
 }

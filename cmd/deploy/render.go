@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,37 +51,28 @@ func (d *deployer) render(ctx context.Context) error {
 		return fmt.Errorf("creating scratch state: %w", err)
 	}
 
+	// The scratch stack's file is the real one's with the target switched: object values keep their
+	// type, and secrets stay the real file's ciphertexts under its own salt and passphrase.
+	stackFile, err := renderStackFile(filepath.Join(d.tools.Root, "Pulumi."+d.opts.stack+".yaml"), out, d.config.Target.Namespace, string(d.config.Environment))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(scratch, "Pulumi.render.yaml"), stackFile, 0o600); err != nil {
+		return fmt.Errorf("writing the scratch stack's file: %w", err)
+	}
 	env := map[string]string{}
 	for k, v := range d.env {
 		env[k] = v
 	}
 	env["PULUMI_BACKEND_URL"] = "file://" + filepath.ToSlash(filepath.Join(scratch, "state"))
-	// The scratch stack lives for this command only; its passphrase protects nothing beyond it.
-	env["PULUMI_CONFIG_PASSPHRASE"] = "render"
-	delete(env, "PULUMI_CONFIG_PASSPHRASE_FILE")
 	pulumiCmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: d.tools.Root})
 	if err != nil {
 		return fmt.Errorf("using the Pulumi CLI: %w", err)
 	}
 	scratchStack, err := auto.UpsertStackLocalSource(ctx, "render", scratch,
-		auto.Program(program.Run), auto.Pulumi(pulumiCmd), auto.EnvVars(env), auto.SecretsProvider("passphrase"))
+		auto.Program(program.Run), auto.Pulumi(pulumiCmd), auto.EnvVars(env))
 	if err != nil {
 		return fmt.Errorf("creating the scratch stack: %w", err)
-	}
-
-	cfg, err := d.stack.GetAllConfig(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the configuration of stack %q: %w", d.opts.stack, err)
-	}
-	target, err := json.Marshal(map[string]string{"renderYamlTo": out, "namespace": d.config.Target.Namespace})
-	if err != nil {
-		return fmt.Errorf("encoding the render target: %w", err)
-	}
-	cfg["nexios:target"] = auto.ConfigValue{Value: string(target)}
-	// The scratch stack is called "render"; the environment must come from the real stack.
-	cfg["nexios:environment"] = auto.ConfigValue{Value: string(d.config.Environment)}
-	if err := scratchStack.SetAllConfig(ctx, cfg); err != nil {
-		return fmt.Errorf("configuring the scratch stack: %w", err)
 	}
 	if _, err := scratchStack.Up(ctx, optup.ProgressStreams(io.Discard), optup.ErrorProgressStreams(d.stderr)); err != nil {
 		return fmt.Errorf("rendering stack %q: %w", d.opts.stack, err)
@@ -187,6 +177,49 @@ func blankSecret(doc *yaml.Node) bool {
 		}
 	}
 	return true
+}
+
+// renderStackFile returns the stack file at path with nexios:target pointing at the directory out
+// (keeping the namespace) and nexios:environment set, since the scratch stack's name ("render") says
+// nothing about it.
+func renderStackFile(path, out, namespace, environment string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the stack file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s is not a stack file", path)
+	}
+	root := doc.Content[0]
+	config := value(root, "config")
+	if config == nil {
+		config = &yaml.Node{Kind: yaml.MappingNode}
+		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "config"}, config)
+	}
+	var target yaml.Node
+	if err := target.Encode(map[string]string{"renderYamlTo": out, "namespace": namespace}); err != nil {
+		return nil, fmt.Errorf("encoding the render target: %w", err)
+	}
+	setValue(config, "nexios:target", &target)
+	setValue(config, "nexios:environment", &yaml.Node{Kind: yaml.ScalarNode, Value: environment})
+	data, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the scratch stack's file: %w", err)
+	}
+	return data, nil
+}
+
+// setValue sets key in a mapping node to v.
+func setValue(m *yaml.Node, key string, v *yaml.Node) {
+	if existing := value(m, key); existing != nil {
+		*existing = *v
+		return
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, v)
 }
 
 // value returns the value node of key in a mapping node, or nil.
