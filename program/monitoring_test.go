@@ -42,9 +42,17 @@ func TestREADMEMonitoringSizingIsMeasured(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s sizing: %v", env, err)
 		}
-		row := "| " + string(env) + " |"
+		cells := map[string]string{}
 		for _, w := range s {
-			row += fmt.Sprintf(" %d × %s |", w.Replicas, monitoring.FormatRequests(w.CPU/float64(w.Replicas), w.Memory/float64(w.Replicas)))
+			cells[w.Name] = fmt.Sprintf("%d × %s", w.Replicas, monitoring.FormatRequests(w.CPU/float64(w.Replicas), w.Memory/float64(w.Replicas)))
+		}
+		row := "| " + string(env) + " |"
+		for _, column := range []string{"prometheus", "alertmanager", "kube-state-metrics", "grafana", "prometheus-adapter"} {
+			cell, ok := cells[column]
+			if !ok {
+				cell = "none"
+			}
+			row += " " + cell + " |"
 		}
 		cpu, memory := s.Total()
 		row += " " + monitoring.FormatRequests(cpu, memory) + " |"

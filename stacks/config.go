@@ -311,6 +311,9 @@ type Alerts struct {
 	RestartsPerHour    int     `json:"restartsPerHour"`
 	PVCUsagePercent    int     `json:"pvcUsagePercent"`
 	HPAAtMaxForMinutes int     `json:"hpaAtMaxForMinutes"`
+	// ErrorRateForMinutes and LatencyForMinutes are how long a breach must last before its alert fires.
+	ErrorRateForMinutes int `json:"errorRateForMinutes"`
+	LatencyForMinutes   int `json:"latencyForMinutes"`
 }
 
 // Grafana configures dashboards and their optional ingress.

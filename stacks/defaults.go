@@ -70,11 +70,13 @@ func commonDefaults(stack string) Config {
 			Namespace: "monitoring",
 			Mode:      "bundled",
 			Alerts: Alerts{
-				ErrorRatePercent:   5,
-				LatencyP95Seconds:  0.5,
-				RestartsPerHour:    3,
-				PVCUsagePercent:    85,
-				HPAAtMaxForMinutes: 15,
+				ErrorRatePercent:    5,
+				LatencyP95Seconds:   0.5,
+				RestartsPerHour:     3,
+				PVCUsagePercent:     85,
+				HPAAtMaxForMinutes:  15,
+				ErrorRateForMinutes: 5,
+				LatencyForMinutes:   10,
 			},
 		},
 		Logging: Logging{

@@ -444,6 +444,8 @@ func (c *Config) validateMonitoring(ps *problems, key func(string) string) {
 	checkRange(ps, key("monitoring.alerts.restartsPerHour"), a.RestartsPerHour, 1, 1000)
 	checkRange(ps, key("monitoring.alerts.pvcUsagePercent"), a.PVCUsagePercent, 1, 100)
 	checkRange(ps, key("monitoring.alerts.hpaAtMaxForMinutes"), a.HPAAtMaxForMinutes, 1, 1440)
+	checkRange(ps, key("monitoring.alerts.errorRateForMinutes"), a.ErrorRateForMinutes, 1, 1440)
+	checkRange(ps, key("monitoring.alerts.latencyForMinutes"), a.LatencyForMinutes, 1, 1440)
 	if m.Grafana.IngressHost != "" && !dnsName.MatchString(m.Grafana.IngressHost) {
 		ps.add(key("monitoring.grafana.ingressHost"), "%q is not a valid DNS name", m.Grafana.IngressHost)
 	}

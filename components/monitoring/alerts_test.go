@@ -647,7 +647,7 @@ func devRuleSettings(t *testing.T) RuleSettings {
 	// The cases' inputs and expected annotations are written for these values.
 	written := RuleSettings{
 		AppJob: appJob, AppNamespace: devNamespace, MonitoringNamespace: monNamespace,
-		Thresholds:     Thresholds{ErrorRatePercent: 5, LatencyP95Seconds: 0.5, RestartsPerHour: 3, PVCUsagePercent: 85, HPAAtMaxForMinutes: 15},
+		Thresholds:     Thresholds{ErrorRatePercent: 5, LatencyP95Seconds: 0.5, RestartsPerHour: 3, PVCUsagePercent: 85, HPAAtMaxForMinutes: 15, ErrorRateForMinutes: 5, LatencyForMinutes: 10},
 		ScalingMetrics: s.ScalingMetrics,
 	}
 	if s.ScalingMetrics[0].Metric.Name != scalingMetric || s.ScalingMetrics[0].Target != scalingTarget || !reflect.DeepEqual(s, written) {

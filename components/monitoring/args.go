@@ -88,6 +88,14 @@ type Thresholds struct {
 	RestartsPerHour    int
 	PVCUsagePercent    int
 	HPAAtMaxForMinutes int
+	// ErrorRateForMinutes and LatencyForMinutes are the `for` of the error-rate and latency alerts.
+	ErrorRateForMinutes int
+	LatencyForMinutes   int
+}
+
+// servesScalingMetrics says whether the stack deploys the adapter: only an HPA on a scaling metric reads it.
+func (a MonitoringArgs) servesScalingMetrics() bool {
+	return a.Mode == Bundled && len(a.ScalingMetrics) > 0
 }
 
 // ScalingTarget is one declared custom metric and the per-pod average the HPA aims for.
@@ -216,7 +224,7 @@ func (a MonitoringArgs) validate() error {
 	}
 	t := a.Alerts
 	if t.ErrorRatePercent <= 0 || t.ErrorRatePercent > 100 || t.LatencyP95Seconds <= 0 || t.RestartsPerHour < 1 ||
-		t.PVCUsagePercent < 1 || t.PVCUsagePercent > 100 || t.HPAAtMaxForMinutes < 1 {
+		t.PVCUsagePercent < 1 || t.PVCUsagePercent > 100 || t.HPAAtMaxForMinutes < 1 || t.ErrorRateForMinutes < 1 || t.LatencyForMinutes < 1 {
 		add("alerts: every threshold must be set and in range, got %+v", t)
 	}
 	seen := map[string]bool{}

@@ -118,8 +118,13 @@ func (b *builder) buildBundled(m *Monitoring) error {
 	if err != nil {
 		return err
 	}
-	if err := b.adapter(prom.url); err != nil {
-		return err
+	// Without a scaling metric nothing reads the custom metrics API, and an adapter serving no rule
+	// answers its discovery with 404: the API server would mark the APIService unavailable, and while
+	// an aggregated API is unavailable no namespace finishes deleting.
+	if b.args.servesScalingMetrics() {
+		if err := b.adapter(prom.url); err != nil {
+			return err
+		}
 	}
 	if err := b.networkPolicies(); err != nil {
 		return err

@@ -54,7 +54,7 @@ func devArgs() MonitoringArgs {
 		App:          app(),
 		Prometheus:   Prometheus{Retention: "2d", RetentionSize: "1GB"},
 		Alertmanager: Alertmanager{Replicas: 1},
-		Alerts:       Thresholds{ErrorRatePercent: 5, LatencyP95Seconds: 0.5, RestartsPerHour: 3, PVCUsagePercent: 85, HPAAtMaxForMinutes: 15},
+		Alerts:       Thresholds{ErrorRatePercent: 5, LatencyP95Seconds: 0.5, RestartsPerHour: 3, PVCUsagePercent: 85, HPAAtMaxForMinutes: 15, ErrorRateForMinutes: 5, LatencyForMinutes: 10},
 		Grafana:      Grafana{AdminPassword: pulumi.ToSecret(pulumi.String("grafana-pw")).(pulumi.StringOutput)},
 		Adapter:      Adapter{Replicas: 1},
 	}
@@ -139,7 +139,14 @@ func TestEnvironments(t *testing.T) {
 				t.Errorf("prometheus args %q", a)
 			}
 			expectNumber(t, m.Find(t, tStatefulSet, "mon-alertmanager"), "spec.replicas", 1)
-			expectNumber(t, m.Find(t, tDeployment, "mon-adapter"), "spec.replicas", 1)
+			// No scaling metric: nothing would read the custom metrics API, so it is not registered.
+			if len(m.OfType(tAPIService)) != 0 || len(m.OfType(tDeployment)) != 2 {
+				t.Errorf("dev without a scaling metric has an adapter: %d APIServices, %d Deployments, want 0 and 2 (Grafana, kube-state-metrics)", len(m.OfType(tAPIService)), len(m.OfType(tDeployment)))
+			}
+			prometheusPolicy := m.Find(t, tNetPol, "mon-prometheus-allow")
+			if n := prometheusPolicy.Len("spec.ingress[0].from"); n != 1 {
+				t.Errorf("Prometheus admits %d peers without an adapter, want Grafana only", n)
+			}
 			if pdbs := m.OfType(tPDB); len(pdbs) != 0 {
 				t.Errorf("dev has %d PDBs, want none", len(pdbs))
 			}

@@ -10,8 +10,14 @@ import (
 	"github.com/nexios-labs/nexios-k8s/components/kube"
 )
 
+// workloadPolicy is the ingress one workload's pods admit.
+type workloadPolicy struct {
+	workload string
+	rules    []networkingv1.NetworkPolicyIngressRuleArgs
+}
+
 // networkPolicies deny all ingress to the monitoring namespace, then admit each workload's callers:
-// only Prometheus reaches the metrics ports, only Grafana and the adapter reach Prometheus, only
+// only Prometheus reaches the metrics ports, only Grafana and the adapter (when there is one) reach Prometheus, only
 // Prometheus reaches Alertmanager (whose replicas also reach each other), and Grafana is reachable from
 // the ingress controller when it has an ingress. Egress stays open: Prometheus scrapes the whole cluster,
 // and Grafana queries Elasticsearch in the logging namespace, whose own policy admits only Grafana's pods.
@@ -48,12 +54,13 @@ func (b *builder) networkPolicies() error {
 			}},
 		}))
 	}
-	policies := []struct {
-		workload string
-		rules    []networkingv1.NetworkPolicyIngressRuleArgs
-	}{
+	prometheusClients := []networkingv1.NetworkPolicyPeerArgs{pods(nameGrafana)}
+	if b.args.servesScalingMetrics() {
+		prometheusClients = append(prometheusClients, pods(nameAdapter))
+	}
+	policies := []workloadPolicy{
 		{namePrometheus, []networkingv1.NetworkPolicyIngressRuleArgs{
-			from(networkingv1.NetworkPolicyPortArray{port("TCP", prometheusPort)}, pods(nameGrafana), pods(nameAdapter)),
+			from(networkingv1.NetworkPolicyPortArray{port("TCP", prometheusPort)}, prometheusClients...),
 		}},
 		{nameAlertmanager, []networkingv1.NetworkPolicyIngressRuleArgs{
 			from(networkingv1.NetworkPolicyPortArray{port("TCP", alertmanagerPort)}, pods(namePrometheus)),
@@ -63,11 +70,13 @@ func (b *builder) networkPolicies() error {
 			from(networkingv1.NetworkPolicyPortArray{port("TCP", ksmPort), port("TCP", ksmTelemetryPort)}, pods(namePrometheus)),
 		}},
 		{nameGrafana, grafana},
+	}
+	if b.args.servesScalingMetrics() {
 		// The API server calls the adapter from the control plane's network, which no pod or namespace
 		// selector matches: the port is open, and the adapter authenticates the API server's client certificate.
-		{nameAdapter, []networkingv1.NetworkPolicyIngressRuleArgs{
+		policies = append(policies, workloadPolicy{nameAdapter, []networkingv1.NetworkPolicyIngressRuleArgs{
 			{Ports: networkingv1.NetworkPolicyPortArray{port("TCP", adapterPort)}},
-		}},
+		}})
 	}
 	for _, p := range policies {
 		var rules networkingv1.NetworkPolicyIngressRuleArray

@@ -58,6 +58,7 @@ func RuleGroups(s RuleSettings) ([]RuleGroup, error) {
 
 	errorRatio := fmt.Sprintf(`100 * sum by (namespace) (rate(%[1]s{%[2]s, %[3]s=~"5.."}[5m]))
   / sum by (namespace) (rate(%[1]s{%[2]s}[5m]))`, appmetrics.RequestsTotal, app, appmetrics.StatusLabel)
+	errorFor, latencyFor := fmt.Sprintf("%dm", t.ErrorRateForMinutes), fmt.Sprintf("%dm", t.LatencyForMinutes)
 	p95 := fmt.Sprintf(`histogram_quantile(0.95, sum by (namespace, le) (rate(%s_bucket{%s}[5m])))`, appmetrics.RequestDuration, app)
 	appAlerts := []Rule{
 		alert("NexiosTargetDown", fmt.Sprintf(`up{%s} == 0`, app), "5m", severityWarning,
@@ -68,19 +69,19 @@ func RuleGroups(s RuleSettings) ([]RuleGroup, error) {
 			"No Nexios pod answers scrapes",
 			"Every Nexios pod in {{ $labels.namespace }} is down: the app is unavailable.",
 			"Look at the Deployment's rollout and the pods' events; roll back with `kubectl rollout undo` if a release caused it."),
-		alert("NexiosHighErrorRate", fmt.Sprintf(`%s > %g`, errorRatio, t.ErrorRatePercent), "5m", severityWarning,
+		alert("NexiosHighErrorRate", fmt.Sprintf(`%s > %g`, errorRatio, t.ErrorRatePercent), errorFor, severityWarning,
 			"Nexios answers too many 5xx",
 			fmt.Sprintf("{{ $value | printf \"%%.1f\" }}%% of requests in {{ $labels.namespace }} fail with 5xx (threshold %g%%).", t.ErrorRatePercent),
 			"Open the Nexios dashboard's error panel and the app's logs for the failing routes; check the database and recent deployments."),
-		alert("NexiosHighErrorRate", fmt.Sprintf(`%s > %g`, errorRatio, min(2*t.ErrorRatePercent, 100)), "5m", severityCritical,
+		alert("NexiosHighErrorRate", fmt.Sprintf(`%s > %g`, errorRatio, min(2*t.ErrorRatePercent, 100)), errorFor, severityCritical,
 			"Nexios fails a large share of requests",
 			fmt.Sprintf("{{ $value | printf \"%%.1f\" }}%% of requests in {{ $labels.namespace }} fail with 5xx (twice the %g%% threshold).", t.ErrorRatePercent),
 			"Roll back the last release if it coincides; otherwise check the database and the app's dependencies."),
-		alert("NexiosHighLatency", fmt.Sprintf(`%s > %g`, p95, t.LatencyP95Seconds), "10m", severityWarning,
+		alert("NexiosHighLatency", fmt.Sprintf(`%s > %g`, p95, t.LatencyP95Seconds), latencyFor, severityWarning,
 			"Nexios p95 latency is high",
 			fmt.Sprintf("p95 latency in {{ $labels.namespace }} is {{ $value | printf \"%%.3f\" }}s (threshold %gs).", t.LatencyP95Seconds),
 			"Compare request rate, CPU against limits and replicas on the dashboard: saturation wants more replicas, a slow dependency wants its owner."),
-		alert("NexiosHighLatency", fmt.Sprintf(`%s > %g`, p95, 2*t.LatencyP95Seconds), "10m", severityCritical,
+		alert("NexiosHighLatency", fmt.Sprintf(`%s > %g`, p95, 2*t.LatencyP95Seconds), latencyFor, severityCritical,
 			"Nexios p95 latency is very high",
 			fmt.Sprintf("p95 latency in {{ $labels.namespace }} is {{ $value | printf \"%%.3f\" }}s (twice the %gs threshold).", t.LatencyP95Seconds),
 			"Scale out by hand if the HPA is at its maximum; check slow queries and dependencies."),

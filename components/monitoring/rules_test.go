@@ -9,7 +9,7 @@ import (
 // config reach the expressions.
 func TestRuleGroups(t *testing.T) {
 	s := testRuleSettings(t)
-	s.Thresholds = Thresholds{ErrorRatePercent: 7, LatencyP95Seconds: 0.25, RestartsPerHour: 4, PVCUsagePercent: 80, HPAAtMaxForMinutes: 20}
+	s.Thresholds = Thresholds{ErrorRatePercent: 7, LatencyP95Seconds: 0.25, RestartsPerHour: 4, PVCUsagePercent: 80, HPAAtMaxForMinutes: 20, ErrorRateForMinutes: 3, LatencyForMinutes: 7}
 	groups, err := RuleGroups(s)
 	if err != nil {
 		t.Fatal(err)
@@ -60,8 +60,12 @@ func TestRuleGroups(t *testing.T) {
 			t.Errorf("%s has severities %v, want a warning and a critical", name, sevs)
 		}
 	}
-	if got := alerts["HPAAtMaxReplicas"][0].For; got != "20m" {
-		t.Errorf("HPA at max waits %s, want 20m", got)
+	for name, want := range map[string]string{"HPAAtMaxReplicas": "20m", "NexiosHighErrorRate": "3m", "NexiosHighLatency": "7m"} {
+		for _, r := range alerts[name] {
+			if r.For != want {
+				t.Errorf("%s (%s) waits %s, want %s", name, r.Labels["severity"], r.For, want)
+			}
+		}
 	}
 	if _, err := RuleGroups(RuleSettings{}); err == nil {
 		t.Error("empty settings: no error")

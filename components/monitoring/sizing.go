@@ -37,18 +37,22 @@ func SizingOf(args MonitoringArgs) (Sizing, error) {
 	if a.Mode == Operator {
 		return Sizing{}, nil
 	}
-	var s Sizing
-	for _, w := range []struct {
+	type workload struct {
 		name      string
 		replicas  int
 		resources kube.Resources
-	}{
+	}
+	workloads := []workload{
 		{namePrometheus, 1, a.Prometheus.Resources},
 		{nameAlertmanager, a.Alertmanager.Replicas, a.Alertmanager.Resources},
 		{nameKubeStateMetrics, 1, a.KubeStateMetrics},
 		{nameGrafana, 1, a.Grafana.Resources},
-		{nameAdapter, a.Adapter.Replicas, a.Adapter.Resources},
-	} {
+	}
+	if a.servesScalingMetrics() {
+		workloads = append(workloads, workload{nameAdapter, a.Adapter.Replicas, a.Adapter.Resources})
+	}
+	var s Sizing
+	for _, w := range workloads {
 		cpu, err := kube.ParseQuantity(w.resources.Requests.CPU)
 		if err != nil {
 			return nil, fmt.Errorf("%s cpu request: %w", w.name, err)

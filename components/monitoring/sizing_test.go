@@ -11,8 +11,8 @@ func TestSizingCountsReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// dev: 200m + 50m + 50m + 100m + 50m; memory 512 + 64 + 64 + 128 + 128 Mi.
-	if cpu, memory := dev.Total(); FormatRequests(cpu, memory) != "0.45 CPU, 0.88 GiB" {
+	// dev: 200m + 50m + 50m + 100m; memory 512 + 64 + 64 + 128 Mi: no scaling metric, no adapter.
+	if cpu, memory := dev.Total(); FormatRequests(cpu, memory) != "0.40 CPU, 0.75 GiB" {
 		t.Errorf("dev total %s", FormatRequests(cpu, memory))
 	}
 	// prod: Prometheus 500m/2Gi, two Alertmanagers (50m/64Mi each) and two adapters (50m/128Mi each).

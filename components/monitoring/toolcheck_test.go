@@ -80,7 +80,7 @@ func scalingTargets(t *testing.T) []ScalingTarget {
 func testRuleSettings(t *testing.T) RuleSettings {
 	return RuleSettings{
 		AppJob: "nexios", AppNamespace: "nexios-prod", MonitoringNamespace: "monitoring",
-		Thresholds:     Thresholds{ErrorRatePercent: 5, LatencyP95Seconds: 0.5, RestartsPerHour: 3, PVCUsagePercent: 85, HPAAtMaxForMinutes: 15},
+		Thresholds:     Thresholds{ErrorRatePercent: 5, LatencyP95Seconds: 0.5, RestartsPerHour: 3, PVCUsagePercent: 85, HPAAtMaxForMinutes: 15, ErrorRateForMinutes: 5, LatencyForMinutes: 10},
 		ScalingMetrics: scalingTargets(t),
 	}
 }
