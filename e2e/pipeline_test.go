@@ -99,8 +99,9 @@ func newPipeline(ctx context.Context, t *testing.T, tc toolchain.Toolchain) *pip
 	if err := os.Symlink(tc.BinDir(), filepath.Join(project, "bin")); err != nil {
 		t.Fatalf("linking bin/: %v", err)
 	}
-	// A dev stack whose file has a typo: it must fail before anything is created.
-	broken := "config:\n  nexios:environment: dev\n  nexios:app:\n    image: ghcr.io/nexios-labs/nexios-app:1.0.0\n    replcas: 2\n"
+	// A dev stack whose file has a typo next to a mistyped value: it must fail before anything is
+	// created, naming both keys.
+	broken := "config:\n  nexios:environment: dev\n  nexios:app:\n    image: ghcr.io/nexios-labs/nexios-app:1.0.0\n    replcas: 2\n    replicas: three\n"
 	if err := os.WriteFile(filepath.Join(project, "Pulumi.broken.yaml"), []byte(broken), 0o644); err != nil {
 		t.Fatalf("writing the broken stack: %v", err)
 	}
@@ -136,12 +137,26 @@ func TestPipeline(t *testing.T) {
 	})
 
 	t.Run("invalid stack fails before anything is created", func(t *testing.T) {
-		r := p.run(ctx, "up", "broken")
-		if r.code != 2 || !strings.Contains(r.stderr, `nexios:app.replcas: unknown key; did you mean "replicas"?`) {
-			t.Fatalf("want exit 2 naming the key, got %d:\n%s", r.code, r.stderr)
-		}
-		if state, err := cluster.Status(ctx); err != nil || state != localcluster.Absent {
-			t.Errorf("cluster %s after an invalid up: %v %v, want absent (nothing touched)", pipelineCluster, state, err)
+		for _, command := range []string{"preview", "up"} {
+			r := p.run(ctx, command, "broken")
+			if r.code != 2 {
+				t.Fatalf("%s: want exit 2, got %d:\n%s", command, r.code, r.stderr)
+			}
+			// Every problem at its full path, and none invented: the image is set.
+			for _, want := range []string{`nexios:app.replcas: unknown key; did you mean "replicas"?`, "nexios:app.replicas: expected a whole number, got a string"} {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("%s: stderr lacks %q:\n%s", command, want, r.stderr)
+				}
+			}
+			if strings.Contains(r.stderr, "app.image") {
+				t.Errorf("%s: a problem with the image, which is set, was invented:\n%s", command, r.stderr)
+			}
+			if state, err := cluster.Status(ctx); err != nil || state != localcluster.Absent {
+				t.Errorf("cluster %s after an invalid %s: %v %v, want absent (nothing touched)", pipelineCluster, command, state, err)
+			}
+			if traces := backendTraces(t, p.project, "broken"); len(traces) > 0 {
+				t.Errorf("the backend holds the invalid stack after %s: %v", command, traces)
+			}
 		}
 	})
 
@@ -336,6 +351,29 @@ func waitForLock(ctx context.Context, t *testing.T, project string) (string, []b
 	}
 	t.Fatalf("no lock appeared under %s", locks)
 	return "", nil
+}
+
+// backendTraces lists what the scratch project's file backend holds of a stack: its checkpoint, backups
+// and history are all files or folders named after it. An absent backend holds nothing.
+func backendTraces(t *testing.T, project, stack string) []string {
+	t.Helper()
+	var traces []string
+	err := filepath.WalkDir(filepath.Join(project, ".state"), func(path string, e fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if name := e.Name(); name == stack || strings.HasPrefix(name, stack+".") || strings.HasPrefix(name, stack+"-") {
+			traces = append(traces, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("reading the backend: %v", err)
+	}
+	return traces
 }
 
 // scratchEnv is the environment of Pulumi runs against the scratch project's backend.

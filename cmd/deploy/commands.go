@@ -17,6 +17,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
 	"github.com/nexios-labs/nexios-k8s/stacks"
 )
@@ -41,36 +42,79 @@ func (d *deployer) runCommand(ctx context.Context) error {
 	return invalid(fmt.Errorf("unknown command %q", d.opts.command))
 }
 
-// changeSummary counts the steps of a run by operation and by resource type.
+// changeSummary counts what a run changes by operation and by resource type: one count per resource,
+// whatever number of steps the engine takes for it.
 type changeSummary struct {
 	Stack  string                    `json:"stack"`
 	Totals map[string]int            `json:"totals"`
 	ByType map[string]map[string]int `json:"byType"`
-	// Changed counts every step other than "same".
+	// Changed counts every resource whose operation is neither "same" nor "read".
 	Changed int    `json:"changed"`
 	Diff    string `json:"diff,omitempty"`
 }
 
+// replacementParts are the steps the engine adds around a "replace" step for the same resource
+// (create the new one, delete or forget the old one). The engine's own tally leaves them out (they
+// are not logical steps); counting them would make one replace three changes.
+var replacementParts = map[apitype.OpType]bool{
+	apitype.OpCreateReplacement:    true,
+	apitype.OpDeleteReplaced:       true,
+	apitype.OpDiscardReplaced:      true,
+	apitype.OpReadReplacement:      true,
+	apitype.OpImportReplacement:    true,
+	apitype.OpRemovePendingReplace: true,
+}
+
 // collect reads engine events until the run closes the channel.
+//
+// A refresh announces every resource with a "refresh" step before reading it; the outcome comes in the
+// resource's outputs event, whose op the engine rewrites to "same", "update" or "delete" (the step's
+// result: its diff of the read state against the recorded one). So a refresh step counts by that
+// outcome, never as a change by itself. Component resources get no outputs event: the engine never
+// reads them and they cannot drift, so they count as "same". A failed read counts as nothing; the run
+// reports the failure.
 func collect(stack string, ch <-chan events.EngineEvent, done chan<- changeSummary) {
 	s := changeSummary{Stack: stack, Totals: map[string]int{}, ByType: map[string]map[string]int{}}
+	refreshing := map[string]string{} // URN -> type, for refresh steps awaiting their outcome
 	for e := range ch {
-		pre := e.ResourcePreEvent
-		if pre == nil || pre.Metadata.Type == "pulumi:pulumi:Stack" {
-			continue
-		}
-		op := string(pre.Metadata.Op)
-		typ := pre.Metadata.Type
-		if s.ByType[typ] == nil {
-			s.ByType[typ] = map[string]int{}
-		}
-		s.ByType[typ][op]++
-		s.Totals[op]++
-		if op != "same" && op != "read" {
-			s.Changed++
+		switch {
+		case e.ResourcePreEvent != nil:
+			m := e.ResourcePreEvent.Metadata
+			switch {
+			case m.Type == stackType || replacementParts[m.Op]:
+			case m.Op == apitype.OpRefresh:
+				refreshing[m.URN] = m.Type
+			default:
+				s.count(m.Type, m.Op)
+			}
+		case e.ResOutputsEvent != nil:
+			m := e.ResOutputsEvent.Metadata
+			if _, ok := refreshing[m.URN]; ok {
+				delete(refreshing, m.URN)
+				s.count(m.Type, m.Op)
+			}
+		case e.ResOpFailedEvent != nil:
+			delete(refreshing, e.ResOpFailedEvent.Metadata.URN)
 		}
 	}
+	for _, typ := range refreshing {
+		s.count(typ, apitype.OpSame)
+	}
 	done <- s
+}
+
+// stackType is the root resource of every stack, which the summary leaves out.
+const stackType = "pulumi:pulumi:Stack"
+
+func (s *changeSummary) count(typ string, op apitype.OpType) {
+	if s.ByType[typ] == nil {
+		s.ByType[typ] = map[string]int{}
+	}
+	s.ByType[typ][string(op)]++
+	s.Totals[string(op)]++
+	if op != apitype.OpSame && op != apitype.OpRead {
+		s.Changed++
+	}
 }
 
 // lines renders one line per resource type that changes, then the totals.

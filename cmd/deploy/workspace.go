@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,8 +38,9 @@ type deployer struct {
 	localCluster *localcluster.Cluster
 }
 
-// newDeployer checks everything it can before touching state or a cluster: tools, passphrase, and the
-// stack's configuration. An invalid configuration stops here, with every problem listed.
+// newDeployer checks everything it can before touching state or a cluster: tools, the stack's
+// configuration (from its files, before the backend is opened), and the passphrase. An invalid
+// configuration stops here, with every problem listed.
 func newDeployer(ctx context.Context, opts options, stdout, stderr io.Writer) (*deployer, error) {
 	tools, err := toolchain.Find()
 	if err != nil {
@@ -52,6 +54,9 @@ func newDeployer(ctx context.Context, opts options, stdout, stderr io.Writer) (*
 
 	if _, err := os.Stat(filepath.Join(tools.Root, "Pulumi."+opts.stack+".yaml")); err != nil {
 		return nil, invalid(fmt.Errorf("stack %q has no Pulumi.%s.yaml in %s; stacks are defined by their files", opts.stack, opts.stack, tools.Root))
+	}
+	if err := checkStackFiles(tools.Root, opts.stack); err != nil {
+		return nil, invalid(err)
 	}
 	// The profile decides the passphrase default and whether a destroy needs confirming, before the
 	// stack is opened: read the environment from the file's own words without decrypting anything.
@@ -83,6 +88,28 @@ func newDeployer(ctx context.Context, opts options, stdout, stderr io.Writer) (*
 		return nil, err
 	}
 	return d, nil
+}
+
+// checkStackFiles validates the stack's configuration from the project and stack files alone, before
+// any call to the CLI: opening a stack that does not exist yet creates it in the backend, and invalid
+// input must leave the backend as untouched as the cluster. validatedConfig checks the decrypted
+// configuration again once the stack is open.
+func checkStackFiles(root, stack string) error {
+	project, err := os.ReadFile(filepath.Join(root, "Pulumi.yaml"))
+	if err != nil {
+		return fmt.Errorf("reading the project file: %w", err)
+	}
+	path := filepath.Join(root, "Pulumi."+stack+".yaml")
+	file, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading the stack file: %w", err)
+	}
+	err = stacks.CheckFiles(stack, project, file)
+	var cerr *stacks.ConfigError
+	if err != nil && !errors.As(err, &cerr) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return err
 }
 
 // backendURL is PULUMI_BACKEND_URL, or a file backend in the project's ignored .state folder.

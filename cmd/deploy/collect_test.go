@@ -1,0 +1,159 @@
+package main
+
+import (
+	"maps"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+)
+
+// The event streams below follow what the engine (pulumi v3.274.1) emits: a refresh sends a
+// ResourcePreEvent with op "refresh" for every resource, then, for custom resources only, a
+// ResOutputsEvent whose op is the refresh's result; a replace sends three ResourcePreEvents for one URN.
+
+const (
+	deploymentType = "kubernetes:apps/v1:Deployment"
+	serviceType    = "kubernetes:core/v1:Service"
+	configMapType  = "kubernetes:core/v1:ConfigMap"
+	componentType  = "nexios:components:App"
+	providerType   = "pulumi:providers:kubernetes"
+)
+
+func urn(typ, name string) string { return "urn:pulumi:dev::nexios::" + typ + "::" + name }
+
+func meta(op apitype.OpType, typ, name string) apitype.StepEventMetadata {
+	return apitype.StepEventMetadata{Op: op, URN: urn(typ, name), Type: typ}
+}
+
+func preEvent(op apitype.OpType, typ, name string) events.EngineEvent {
+	return events.EngineEvent{EngineEvent: apitype.EngineEvent{ResourcePreEvent: &apitype.ResourcePreEvent{Metadata: meta(op, typ, name)}}}
+}
+
+func outputsEvent(op apitype.OpType, typ, name string) events.EngineEvent {
+	return events.EngineEvent{EngineEvent: apitype.EngineEvent{ResOutputsEvent: &apitype.ResOutputsEvent{Metadata: meta(op, typ, name)}}}
+}
+
+func failedEvent(op apitype.OpType, typ, name string) events.EngineEvent {
+	return events.EngineEvent{EngineEvent: apitype.EngineEvent{ResOpFailedEvent: &apitype.ResOpFailedEvent{Metadata: meta(op, typ, name)}}}
+}
+
+// refreshOf is the refresh of one custom resource whose read found result.
+func refreshOf(result apitype.OpType, typ, name string) []events.EngineEvent {
+	return []events.EngineEvent{preEvent(apitype.OpRefresh, typ, name), outputsEvent(result, typ, name)}
+}
+
+func concat(streams ...[]events.EngineEvent) []events.EngineEvent {
+	var out []events.EngineEvent
+	for _, s := range streams {
+		out = append(out, s...)
+	}
+	return out
+}
+
+func TestCollectCountsWhatTheEngineReports(t *testing.T) {
+	// The stack is left out; a component is announced and never read (no outputs event), so it is
+	// "same"; the provider's refresh reports "same" like any custom resource.
+	prelude := concat([]events.EngineEvent{
+		preEvent(apitype.OpRefresh, stackType, "nexios-dev"),
+		preEvent(apitype.OpRefresh, componentType, "nexios"),
+	}, refreshOf(apitype.OpSame, providerType, "k8s"))
+	tests := []struct {
+		name    string
+		stream  []events.EngineEvent
+		changed int
+		totals  map[string]int
+		byType  map[string]map[string]int
+	}{
+		{
+			name: "refresh with no drift",
+			stream: concat(prelude,
+				refreshOf(apitype.OpSame, deploymentType, "app"),
+				refreshOf(apitype.OpSame, serviceType, "app"),
+				refreshOf(apitype.OpSame, configMapType, "env"),
+				[]events.EngineEvent{outputsEvent(apitype.OpSame, stackType, "nexios-dev")}),
+			changed: 0,
+			totals:  map[string]int{"same": 5},
+		},
+		{
+			name: "refresh with one drifted resource",
+			stream: concat(prelude,
+				refreshOf(apitype.OpSame, deploymentType, "app"),
+				refreshOf(apitype.OpUpdate, configMapType, "env"),
+				refreshOf(apitype.OpSame, serviceType, "app")),
+			changed: 1,
+			totals:  map[string]int{"same": 4, "update": 1},
+			byType:  map[string]map[string]int{configMapType: {"update": 1}},
+		},
+		{
+			name: "refresh finding a deleted resource",
+			stream: concat(prelude,
+				refreshOf(apitype.OpDelete, serviceType, "app"),
+				refreshOf(apitype.OpSame, deploymentType, "app")),
+			changed: 1,
+			totals:  map[string]int{"same": 3, "delete": 1},
+			byType:  map[string]map[string]int{serviceType: {"delete": 1}},
+		},
+		{
+			name: "refresh whose read fails counts nothing for that resource",
+			stream: concat(
+				[]events.EngineEvent{preEvent(apitype.OpRefresh, serviceType, "app"), failedEvent(apitype.OpRefresh, serviceType, "app")},
+				refreshOf(apitype.OpSame, deploymentType, "app")),
+			changed: 0,
+			totals:  map[string]int{"same": 1},
+		},
+		{
+			name: "a replace is one change",
+			stream: []events.EngineEvent{
+				preEvent(apitype.OpSame, stackType, "nexios-dev"),
+				preEvent(apitype.OpCreateReplacement, "kubernetes:batch/v1:Job", "setup"),
+				preEvent(apitype.OpReplace, "kubernetes:batch/v1:Job", "setup"),
+				outputsEvent(apitype.OpCreateReplacement, "kubernetes:batch/v1:Job", "setup"),
+				preEvent(apitype.OpSame, serviceType, "app"),
+				preEvent(apitype.OpDeleteReplaced, "kubernetes:batch/v1:Job", "setup"),
+			},
+			changed: 1,
+			totals:  map[string]int{"replace": 1, "same": 1},
+			byType:  map[string]map[string]int{"kubernetes:batch/v1:Job": {"replace": 1}},
+		},
+		{
+			name: "preview of creates, updates, deletes and reads",
+			stream: []events.EngineEvent{
+				preEvent(apitype.OpCreate, deploymentType, "app"),
+				outputsEvent(apitype.OpCreate, deploymentType, "app"),
+				preEvent(apitype.OpUpdate, configMapType, "env"),
+				preEvent(apitype.OpDelete, serviceType, "old"),
+				preEvent(apitype.OpRead, "kubernetes:core/v1:Namespace", "ingress"),
+				preEvent(apitype.OpSame, serviceType, "app"),
+			},
+			changed: 3,
+			totals:  map[string]int{"create": 1, "update": 1, "delete": 1, "read": 1, "same": 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := make(chan events.EngineEvent)
+			done := make(chan changeSummary, 1)
+			go collect("dev", ch, done)
+			for _, e := range tt.stream {
+				ch <- e
+			}
+			close(ch)
+			s := <-done
+			if s.Changed != tt.changed {
+				t.Errorf("changed = %d, want %d (totals %v)", s.Changed, tt.changed, s.Totals)
+			}
+			if !maps.Equal(s.Totals, tt.totals) {
+				t.Errorf("totals = %v, want %v", s.Totals, tt.totals)
+			}
+			if _, ok := s.ByType[stackType]; ok {
+				t.Errorf("the stack resource is counted: %v", s.ByType)
+			}
+			for typ, want := range tt.byType {
+				if !maps.Equal(s.ByType[typ], want) {
+					t.Errorf("%s = %v, want %v", typ, s.ByType[typ], want)
+				}
+			}
+		})
+	}
+}
