@@ -2,7 +2,6 @@ package devcluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -84,18 +83,19 @@ func placementPolicyObjects(refs []string) (*admissionv1.MutatingAdmissionPolicy
 }
 
 // ensureAddons applies what a real node needs from the API: the placement
-// policy and cluster DNS.
+// policy, cluster DNS and the resource metrics API.
 func (o Options) ensureAddons(ctx context.Context, client kubernetes.Interface, images []localImage) error {
 	var refs []string
-	coreDNSImage := ""
 	for _, image := range images {
 		refs = append(refs, image.Ref)
-		if strings.HasPrefix(image.Ref, "registry.k8s.io/coredns/coredns:") {
-			coreDNSImage = image.Ref
-		}
 	}
-	if coreDNSImage == "" {
-		return errors.New("no registry.k8s.io/coredns/coredns image among the local images; run `make images`")
+	coreDNSImage, err := imageOf(refs, "registry.k8s.io/coredns/coredns")
+	if err != nil {
+		return err
+	}
+	metricsServerImage, err := imageOf(refs, "registry.k8s.io/metrics-server/metrics-server")
+	if err != nil {
+		return err
 	}
 	policy, binding := placementPolicyObjects(refs)
 	policies := client.AdmissionregistrationV1().MutatingAdmissionPolicies()
@@ -113,7 +113,20 @@ func (o Options) ensureAddons(ctx context.Context, client kubernetes.Interface, 
 	if err := o.ensureCoreDNS(ctx, client, coreDNSImage); err != nil {
 		return fmt.Errorf("cluster DNS: %w", err)
 	}
+	if err := o.ensureMetricsServer(ctx, client, metricsServerImage); err != nil {
+		return fmt.Errorf("metrics-server: %w", err)
+	}
 	return nil
+}
+
+// imageOf returns the local image reference of repository.
+func imageOf(refs []string, repository string) (string, error) {
+	for _, ref := range refs {
+		if strings.HasPrefix(ref, repository+":") {
+			return ref, nil
+		}
+	}
+	return "", fmt.Errorf("no %s image among the local images; run `make images`", repository)
 }
 
 // upsert creates want, or updates the existing object with set.
