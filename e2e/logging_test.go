@@ -81,8 +81,15 @@ func checkLoggingReady(t *testing.T, api apiClient, namespace string, esReplicas
 	if code := api.get(t, "/api/v1/namespaces/"+namespace, &ns); code != http.StatusOK {
 		t.Fatalf("GET namespace %s: HTTP %d", namespace, code)
 	}
+	if got := ns.Metadata.Labels["pod-security.kubernetes.io/enforce"]; got != "restricted" {
+		t.Errorf("namespace %s enforces %q, want restricted (Fluent Bit, which needs host paths, has a namespace of its own)", namespace, got)
+	}
+	agents := namespace + "-agents"
+	if code := api.get(t, "/api/v1/namespaces/"+agents, &ns); code != http.StatusOK {
+		t.Fatalf("GET namespace %s: HTTP %d", agents, code)
+	}
 	if got := ns.Metadata.Labels["pod-security.kubernetes.io/enforce"]; got != "privileged" {
-		t.Errorf("namespace %s enforces %q, want privileged (Fluent Bit's hostPath volumes)", namespace, got)
+		t.Errorf("namespace %s enforces %q, want privileged (Fluent Bit's hostPath volumes)", agents, got)
 	}
 
 	var statefulSets struct {
@@ -106,7 +113,7 @@ func checkLoggingReady(t *testing.T, api apiClient, namespace string, esReplicas
 			} `json:"status"`
 		} `json:"items"`
 	}
-	api.get(t, "/apis/apps/v1/namespaces/"+namespace+"/daemonsets", &daemonSets)
+	api.get(t, "/apis/apps/v1/namespaces/"+agents+"/daemonsets", &daemonSets)
 	if len(daemonSets.Items) != 1 || daemonSets.Items[0].Status.Ready == 0 || daemonSets.Items[0].Status.Ready != daemonSets.Items[0].Status.Desired {
 		t.Errorf("fluent bit daemonsets %+v, want one Ready on every node", daemonSets.Items)
 	}

@@ -64,10 +64,9 @@ func TestProdProfile(t *testing.T) {
 			namespaces[nexios.ExportMonitoringNamespace]: {
 				"statefulset/prometheus": 1, "statefulset/alertmanager": 2, "deployment/grafana": 1,
 			},
-			namespaces[nexios.ExportLoggingNamespace]: {
-				// Fluent Bit runs on each of the three nodes.
-				"statefulset/elasticsearch": 3, "deployment/kibana": 2, "daemonset/fluent-bit": 3,
-			},
+			namespaces[nexios.ExportLoggingNamespace]: {"statefulset/elasticsearch": 3, "deployment/kibana": 2},
+			// Fluent Bit runs on each of the three nodes, in a namespace of its own (host paths).
+			namespaces[nexios.ExportLoggingNamespace] + "-agents": {"daemonset/fluent-bit": 3},
 		}
 		for ns, wanted := range want {
 			found := workloads(t, api, ns)
@@ -124,6 +123,7 @@ func TestProdProfile(t *testing.T) {
 			{"/apis/policy/v1", app, "nexios"},
 			{"/apis/policy/v1", namespaces[nexios.ExportMonitoringNamespace], "alertmanager"},
 			{"/apis/policy/v1", namespaces[nexios.ExportLoggingNamespace], "elasticsearch"},
+			{"/apis/policy/v1", namespaces[nexios.ExportLoggingNamespace], "kibana"},
 		} {
 			resource := "poddisruptionbudgets"
 			if strings.HasPrefix(want.path, "/apis/autoscaling/") {

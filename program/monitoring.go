@@ -28,7 +28,8 @@ var monitoringExports = []string{ExportMonitoringNamespace, ExportPrometheusURL,
 
 // deployMonitoring deploys the monitoring stack when the stack enables it and returns its exports.
 // logs is the logging stack (nil when off): Grafana gets it as a datasource.
-func deployMonitoring(ctx *pulumi.Context, cfg *stacks.Config, provider pulumi.ProviderResource, generated *secrets.Secrets, nexios *app.App, logs *logging.Logging) (pulumi.Map, error) {
+func deployMonitoring(ctx *pulumi.Context, cfg *stacks.Config, provider pulumi.ProviderResource, generated *secrets.Secrets, scaling []monitoring.ScalingTarget,
+	nexios *app.App, logs *logging.Logging) (pulumi.Map, error) {
 	if !cfg.Monitoring.Enabled {
 		off := pulumi.Map{}
 		for _, key := range monitoringExports {
@@ -36,10 +37,7 @@ func deployMonitoring(ctx *pulumi.Context, cfg *stacks.Config, provider pulumi.P
 		}
 		return off, nil
 	}
-	args, err := monitoringArgs(cfg, generated, nexios, logs)
-	if err != nil {
-		return nil, err
-	}
+	args := monitoringArgs(cfg, scaling, generated, nexios, logs)
 	m, err := monitoring.NewMonitoring(ctx, monitoringName(cfg), args, pulumi.Provider(provider))
 	if err != nil {
 		return nil, fmt.Errorf("deploying the monitoring stack: %w", err)
@@ -60,9 +58,30 @@ func deployMonitoring(ctx *pulumi.Context, cfg *stacks.Config, provider pulumi.P
 // monitoringName is the monitoring component's name; the logging stack's policy selects Grafana's pods by it.
 func monitoringName(cfg *stacks.Config) string { return cfg.App.Name + "-monitoring" }
 
-// monitoringArgs maps the stack's monitoring section, the app's outputs and the declared scaling
-// metrics onto the component. nexios and logs may be nil where only the sizing is wanted.
-func monitoringArgs(cfg *stacks.Config, generated *secrets.Secrets, nexios *app.App, logs *logging.Logging) (*monitoring.MonitoringArgs, error) {
+// scalingTargets resolves app.autoscaling.customMetrics, in name order, into the metrics the HPA scales
+// on and the monitoring stack records, serves, alerts on and charts: each name is a built-in metric or
+// one of the stack's metricDefinitions, resolved once here so that all five read the same
+// appmetrics.ScalingMetric. Without autoscaling there are none.
+func scalingTargets(cfg *stacks.Config) ([]monitoring.ScalingTarget, error) {
+	h := cfg.App.Autoscaling
+	if !h.Enabled {
+		return nil, nil
+	}
+	defs := h.Definitions()
+	var targets []monitoring.ScalingTarget
+	for _, name := range slices.Sorted(maps.Keys(h.CustomMetrics)) {
+		metric, err := appmetrics.Resolve(name, defs)
+		if err != nil {
+			return nil, fmt.Errorf("app.autoscaling.customMetrics.%s: %w", name, err)
+		}
+		targets = append(targets, monitoring.ScalingTarget{Metric: metric, Target: string(h.CustomMetrics[name])})
+	}
+	return targets, nil
+}
+
+// monitoringArgs maps the stack's monitoring section, the app's outputs and the resolved scaling
+// metrics (scalingTargets) onto the component. nexios and logs may be nil where only the sizing is wanted.
+func monitoringArgs(cfg *stacks.Config, scaling []monitoring.ScalingTarget, generated *secrets.Secrets, nexios *app.App, logs *logging.Logging) *monitoring.MonitoringArgs {
 	c := cfg.Monitoring
 	args := &monitoring.MonitoringArgs{
 		Namespace:   c.Namespace,
@@ -89,16 +108,10 @@ func monitoringArgs(cfg *stacks.Config, generated *secrets.Secrets, nexios *app.
 	if cfg.App.NetworkPolicy.Enabled {
 		args.Grafana.IngressControllerNamespace = cfg.App.NetworkPolicy.IngressControllerNamespace
 	}
-	// The one declaration: the HPA (appArgs) and the monitoring stack read the same customMetrics map.
-	if h := cfg.App.Autoscaling; h.Enabled {
+	// The one declaration: the HPA (appArgs) and the monitoring stack read the same resolved metrics.
+	if cfg.App.Autoscaling.Enabled {
 		args.App.Autoscaled = true
-		for _, name := range slices.Sorted(maps.Keys(h.CustomMetrics)) {
-			metric, err := appmetrics.Lookup(name)
-			if err != nil {
-				return nil, fmt.Errorf("app.autoscaling.customMetrics: %w", err)
-			}
-			args.ScalingMetrics = append(args.ScalingMetrics, monitoring.ScalingTarget{Metric: metric, Target: string(h.CustomMetrics[name])})
-		}
+		args.ScalingMetrics = scaling
 	}
 	if generated != nil {
 		args.Grafana.AdminPassword = generated.GrafanaAdminPassword
@@ -123,7 +136,7 @@ func monitoringArgs(cfg *stacks.Config, generated *secrets.Secrets, nexios *app.
 		args.Grafana.ElasticsearchPassword = generated.GrafanaReaderPassword
 		args.Grafana.ElasticsearchCA = logs.CACertificate
 	}
-	return args, nil
+	return args
 }
 
 // secretOrNil keeps a configured secret secret, and leaves an unset one nil (no receiver).

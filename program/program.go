@@ -11,6 +11,7 @@ import (
 
 	"github.com/nexios-labs/nexios-k8s/components/app"
 	"github.com/nexios-labs/nexios-k8s/components/kube"
+	"github.com/nexios-labs/nexios-k8s/components/monitoring"
 	"github.com/nexios-labs/nexios-k8s/components/secrets"
 	"github.com/nexios-labs/nexios-k8s/stacks"
 )
@@ -67,7 +68,11 @@ func Deploy(ctx *pulumi.Context, cfg *stacks.Config) (pulumi.Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating secrets: %w", err)
 	}
-	nexios, err := app.NewApp(ctx, cfg.App.Name, appArgs(cfg, generated), pulumi.Provider(provider))
+	scaling, err := scalingTargets(cfg)
+	if err != nil {
+		return nil, err
+	}
+	nexios, err := app.NewApp(ctx, cfg.App.Name, appArgs(cfg, generated, scaling), pulumi.Provider(provider))
 	if err != nil {
 		return nil, fmt.Errorf("deploying the app: %w", err)
 	}
@@ -75,7 +80,7 @@ func Deploy(ctx *pulumi.Context, cfg *stacks.Config) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	monitoringExports, err := deployMonitoring(ctx, cfg, provider, generated, nexios, logs)
+	monitoringExports, err := deployMonitoring(ctx, cfg, provider, generated, scaling, nexios, logs)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +139,9 @@ func runsGrafana(cfg *stacks.Config) bool {
 	return cfg.Monitoring.Enabled && cfg.Monitoring.Mode == "bundled"
 }
 
-func appArgs(cfg *stacks.Config, generated *secrets.Secrets) *app.AppArgs {
+// appArgs maps the stack's app section onto the component; scaling are the resolved custom metrics
+// the HPA scales on (scalingTargets).
+func appArgs(cfg *stacks.Config, generated *secrets.Secrets, scaling []monitoring.ScalingTarget) *app.AppArgs {
 	c := cfg.App
 	args := &app.AppArgs{
 		Name:            c.Name,
@@ -169,8 +176,8 @@ func appArgs(cfg *stacks.Config, generated *secrets.Secrets) *app.AppArgs {
 	}
 	if h := c.Autoscaling; h.Enabled {
 		custom := map[string]string{}
-		for name, target := range h.CustomMetrics {
-			custom[name] = string(target)
+		for _, s := range scaling {
+			custom[s.Metric.Name] = s.Target
 		}
 		args.Autoscaling = &app.Autoscaling{
 			MinReplicas:       h.MinReplicas,

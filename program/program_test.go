@@ -85,10 +85,10 @@ func TestEnvironmentsDiffer(t *testing.T) {
 	}{
 		// dev: monitoring on (Grafana password), logging off; fixed single replica.
 		{"dev", devConfig(t), 0, 0, 2, true, 0},
-		// prod: HPA on CPU (no custom metric, so no metrics adapter), PDBs (the app's, Elasticsearch's
-		// and Alertmanager's), spread over zones and nodes; monitoring and logging both on (elastic,
-		// kibana_system, fluentbit_writer, grafana_reader and the CA seed add five passwords).
-		{"prod", prodConfig(t), 1, 3, 7, false, 2},
+		// prod: HPA on CPU (no custom metric, so no metrics adapter), PDBs (the app's, Elasticsearch's,
+		// Kibana's and Alertmanager's), spread over zones and nodes; monitoring and logging both on
+		// (elastic, kibana_system, fluentbit_writer, grafana_reader and the CA seed add five passwords).
+		{"prod", prodConfig(t), 1, 4, 7, false, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.stack, func(t *testing.T) {

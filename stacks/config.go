@@ -5,6 +5,8 @@
 // only what differs from its environment's profile (see Defaults).
 package stacks
 
+import "github.com/nexios-labs/nexios-k8s/components/appmetrics"
+
 // Namespace is the Pulumi configuration namespace of every key this program reads.
 const Namespace = "nexios"
 
@@ -144,8 +146,33 @@ type Autoscaling struct {
 	// MemoryUtilization is the target average memory utilization in percent of requests; 0 turns it off.
 	MemoryUtilization int `json:"memoryUtilization"`
 	// CustomMetrics maps a per-pod metric name to its target average value, e.g. http_requests_per_second: "50".
+	// It is the one place a scaling metric is switched on: the name is a built-in metric
+	// (components/appmetrics) or one of MetricDefinitions.
 	CustomMetrics map[string]Quantity `json:"customMetrics"`
-	Behavior      ScalingBehavior     `json:"behavior"`
+	// MetricDefinitions declares the stack's own per-pod scaling metrics by name, computed from the
+	// app's series; each must be named in CustomMetrics, which gives its target.
+	MetricDefinitions map[string]MetricDefinition `json:"metricDefinitions"`
+	Behavior          ScalingBehavior             `json:"behavior"`
+}
+
+// MetricDefinition is a stack's own scaling metric (see appmetrics.Definition, which it converts to).
+type MetricDefinition struct {
+	// Query is PromQL recording one series per (namespace, pod); $app stands for the matchers of the
+	// app's series.
+	Query string `json:"query"`
+	// Title labels the dashboard panel; empty means the metric's name.
+	Title string `json:"title"`
+	// Unit is the panel's Grafana unit id; empty means "short".
+	Unit string `json:"unit"`
+}
+
+// Definitions returns the stack's own scaling metrics as components/appmetrics takes them.
+func (a Autoscaling) Definitions() map[string]appmetrics.Definition {
+	defs := make(map[string]appmetrics.Definition, len(a.MetricDefinitions))
+	for name, d := range a.MetricDefinitions {
+		defs[name] = appmetrics.Definition(d)
+	}
+	return defs
 }
 
 // ScalingBehavior bounds how fast the HPA moves.

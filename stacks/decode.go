@@ -27,6 +27,11 @@ type Problem struct {
 	Key string
 	// Message says what is wrong and how to fix it.
 	Message string
+
+	// readsAlso lists other keys the check that found the problem read. When one of them was rejected
+	// while decoding, what the check saw there is a default, not what the stack file says, so the
+	// problem is dropped like one found at that key (unrelatedTo).
+	readsAlso []string
 }
 
 // ConfigError lists every problem found in a stack's configuration.
@@ -53,6 +58,11 @@ type problems []Problem
 
 func (ps *problems) add(key, format string, args ...any) {
 	*ps = append(*ps, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+// addReading adds a problem at key found by a check that also read the key other.
+func (ps *problems) addReading(key, other, format string, args ...any) {
+	*ps = append(*ps, Problem{Key: key, Message: fmt.Sprintf(format, args...), readsAlso: []string{other}})
 }
 
 // objectKeys maps each object-valued top-level key to the Config field it decodes into.
@@ -120,13 +130,17 @@ func Parse(stack string, settings map[string]Setting) (*Config, error) {
 // unrelatedTo drops the validation problems that a rejected value may have caused: a value that failed
 // to decode left its default (or nothing) in place, so a check of that key, of a key inside it, or of
 // a key holding it (a list item that "needs resources and verbs" when its verbs were mistyped) would
-// blame the user for something they did not write. The decoding problem already names the key.
+// blame the user for something they did not write; so would a check that read a rejected key besides
+// its own (Problem.readsAlso). The decoding problem already names the key.
 func unrelatedTo(failed []string, checks problems) problems {
 	var out problems
 	for _, p := range checks {
 		related := false
 		for _, f := range failed {
 			related = related || within(p.Key, f) || within(f, p.Key)
+			for _, other := range p.readsAlso {
+				related = related || within(other, f) || within(f, other)
+			}
 		}
 		if !related {
 			out = append(out, p)

@@ -80,6 +80,7 @@ func (c *Config) validateApp(ps *problems, key func(string) string) {
 	}
 	c.validateRollout(ps, key)
 	c.validateAutoscaling(ps, key)
+	c.validateMetricDefinitions(ps, key)
 	if a.Disruption.Enabled {
 		if n, ok := checkPercentOrCount(ps, key("app.disruptionBudget.maxUnavailable"), a.Disruption.MaxUnavailable); ok && n == 0 {
 			ps.add(key("app.disruptionBudget.maxUnavailable"), "0 would block every node drain; use at least 1")
@@ -216,10 +217,18 @@ func (c *Config) validateAutoscaling(ps *problems, key func(string) string) {
 	if h.CPUUtilization == 0 && h.MemoryUtilization == 0 && len(h.CustomMetrics) == 0 {
 		ps.add(key("app.autoscaling"), "is enabled with no metric; set cpuUtilization, memoryUtilization or customMetrics")
 	}
+	defs := h.Definitions()
 	for _, name := range slices.Sorted(maps.Keys(h.CustomMetrics)) {
 		path := key("app.autoscaling.customMetrics." + name)
 		if !metricName.MatchString(name) {
 			ps.add(path, "%q is not a valid Prometheus metric name", name)
+		} else if _, defined := defs[name]; !defined {
+			// Only the monitoring stack records and serves a scaling metric, and only a built-in or
+			// defined one: any other name would leave the HPA waiting for a metric that never comes.
+			// A defined one has its own checks, at its own keys (validateMetricDefinitions).
+			if _, err := appmetrics.Resolve(name, defs); err != nil {
+				ps.addReading(path, key("app.autoscaling.metricDefinitions."+name), "%v", err)
+			}
 		}
 		if v, err := parseQuantity(string(h.CustomMetrics[name])); err != nil {
 			ps.add(path, "%v", err)
@@ -233,6 +242,32 @@ func (c *Config) validateAutoscaling(ps *problems, key func(string) string) {
 	checkRange(ps, key("app.autoscaling.behavior.scaleUpPercent"), b.ScaleUpPercent, 1, 1000)
 	checkRange(ps, key("app.autoscaling.behavior.scaleDownPercent"), b.ScaleDownPercent, 1, 100)
 	checkRange(ps, key("app.autoscaling.behavior.periodSeconds"), b.PeriodSeconds, 1, 1800)
+}
+
+// validateMetricDefinitions checks the stack's own scaling metrics whether or not autoscaling is on: a
+// definition is read only through customMetrics, so one that is wrong or unused would otherwise wait
+// silently for the day autoscaling is switched on.
+func (c *Config) validateMetricDefinitions(ps *problems, key func(string) string) {
+	h := c.App.Autoscaling
+	for _, name := range slices.Sorted(maps.Keys(h.MetricDefinitions)) {
+		d := h.MetricDefinitions[name]
+		path := key("app.autoscaling.metricDefinitions." + name)
+		if err := appmetrics.ValidateName(name); err != nil {
+			ps.add(path, "%v", err)
+		}
+		if err := appmetrics.ValidateQuery(name, d.Query); err != nil {
+			ps.add(path+".query", "%v", err)
+		}
+		if d.Unit != "" {
+			if err := appmetrics.ValidateUnit(d.Unit); err != nil {
+				ps.add(path+".unit", "%v", err)
+			}
+		}
+		if _, used := h.CustomMetrics[name]; !used {
+			ps.addReading(path, key("app.autoscaling.customMetrics."+name),
+				"declared but unused: add a target under app.autoscaling.customMetrics.%s or remove it", name)
+		}
+	}
 }
 
 func (c *Config) validateService(ps *problems, key func(string) string) {
@@ -412,15 +447,6 @@ func (c *Config) validateMonitoring(ps *problems, key func(string) string) {
 	checkRange(ps, key("monitoring.adapter.replicas"), m.Adapter.Replicas, 1, 10)
 	if m.Mode == "bundled" {
 		checkResources(ps, key("monitoring.prometheus.resources"), m.Prometheus.Resources)
-	}
-	// The adapter serves only the metrics Prometheus records: a name it does not know would leave the
-	// HPA waiting for a metric that never comes.
-	if a := c.App.Autoscaling; a.Enabled {
-		for _, name := range slices.Sorted(maps.Keys(a.CustomMetrics)) {
-			if _, err := appmetrics.Lookup(name); err != nil {
-				ps.add(key("app.autoscaling.customMetrics."+name), "%v", err)
-			}
-		}
 	}
 	for name, v := range map[string]string{"webhookUrl": m.Alertmanager.WebhookURL, "slackWebhookUrl": m.Alertmanager.SlackWebhookURL} {
 		if v == "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nexios-labs/nexios-k8s/components/kube"
 	"github.com/nexios-labs/nexios-k8s/internal/mocktest"
+	"github.com/nexios-labs/nexios-k8s/internal/podcheck"
 )
 
 // Type tokens of the children.
@@ -377,6 +378,9 @@ func TestNewAppRejectsBadArgs(t *testing.T) {
 		{"min above max", func(a *AppArgs) { a.Autoscaling = &Autoscaling{MinReplicas: 4, MaxReplicas: 2, CPUUtilization: 70} }, "MinReplicas <= MaxReplicas"},
 		{"no metric", func(a *AppArgs) { a.Autoscaling = &Autoscaling{MinReplicas: 1, MaxReplicas: 2} }, "at least one metric"},
 		{"no limits", func(a *AppArgs) { a.Resources.Limits = kube.ResourceList{} }, "requests and limits"},
+		{"ephemeral storage above its limit", func(a *AppArgs) {
+			a.Resources.EphemeralStorage = kube.EphemeralStorage{Request: "1Gi", Limit: "512Mi"}
+		}, "ephemeral storage request 1Gi is above its limit"},
 		{"ingress without host", func(a *AppArgs) { a.Ingress = &Ingress{ClassName: "nginx"} }, "Ingress.Host"},
 		{"bad service type", func(a *AppArgs) { a.Service.Type = "External" }, "Service.Type"},
 	}
@@ -409,5 +413,32 @@ func expectBool(t *testing.T, r mocktest.Resource, path string, want bool) {
 	got, set := r.Bool(path)
 	if !set || got != want {
 		t.Errorf("%s %s: %s = %v (set %v), want %v", r.Type, r.Name, path, got, set, want)
+	}
+}
+
+// The container requests and limits ephemeral storage that covers its /tmp emptyDir and its logs;
+// a caller's own sizes win, and volume claims add nothing.
+func TestEphemeralStorage(t *testing.T) {
+	own := devArgs()
+	own.Resources.EphemeralStorage = kube.EphemeralStorage{Request: "1Gi", Limit: "2Gi"}
+	tests := []struct {
+		name           string
+		args           AppArgs
+		request, limit string
+	}{
+		{"dev", devArgs(), "128Mi", "256Mi"},
+		{"prod, with a volume claim", prodArgs(), "128Mi", "256Mi"},
+		{"the caller's", own, "1Gi", "2Gi"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := deploy(t, tt.args)
+			d := m.Find(t, tDeployment, "web-deployment")
+			expectString(t, d, container+`.resources.requests["ephemeral-storage"]`, tt.request)
+			expectString(t, d, container+`.resources.limits["ephemeral-storage"]`, tt.limit)
+			expectString(t, d, podSpec+".volumes[0].emptyDir.sizeLimit", tmpVolumeSizeLimit)
+			podcheck.EphemeralStorage(t, d, podcheck.TemplateSpec)
+			podcheck.Restricted(t, d, podcheck.TemplateSpec)
+		})
 	}
 }

@@ -37,6 +37,7 @@ type AppArgs struct {
 	ConfigFiles     pulumi.StringMap
 	ConfigMountPath string
 
+	// Resources size the app container; EphemeralStorage defaults to defaultEphemeralStorage.
 	Resources kube.Resources
 	Probes    Probes
 	Rollout   Rollout
@@ -200,8 +201,16 @@ func (a AppArgs) withDefaults() AppArgs {
 	a.Probes.Readiness = probeDefaults(a.Probes.Readiness, "/ready", 5, 3)
 	// Startup allows a cold Python process a minute before liveness may restart it.
 	a.Probes.Startup = probeDefaults(a.Probes.Startup, "/health", 2, 30)
+	// The stack files size CPU and memory only: the local disk follows from the pod's volumes.
+	a.Resources = a.Resources.WithEphemeralStorage(defaultEphemeralStorage)
 	return a
 }
+
+// defaultEphemeralStorage is the app container's local disk: the root filesystem is read-only, so it
+// is the /tmp emptyDir (tmpVolumeSizeLimit, which holds dev's SQLite database) and the container's
+// logs (kube.ContainerLogAllowance), with room to spare. The request is what those two hold when
+// full; PersistentVolumeClaims are not ephemeral storage and count for nothing here.
+var defaultEphemeralStorage = kube.EphemeralStorage{Request: "128Mi", Limit: "256Mi"}
 
 func probeDefaults(p kube.HTTPProbe, path string, period, failures int) kube.HTTPProbe {
 	if p.Path == "" {

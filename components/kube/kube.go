@@ -117,7 +117,7 @@ func (p HTTPProbe) Args(portName string) *corev1.ProbeArgs {
 	}
 }
 
-// ResourceList is a pair of CPU and memory quantities.
+// ResourceList is a pair of CPU and memory quantities, as the stack files size them.
 type ResourceList struct {
 	CPU    string
 	Memory string
@@ -127,20 +127,79 @@ type ResourceList struct {
 type Resources struct {
 	Requests ResourceList
 	Limits   ResourceList
+	// EphemeralStorage is the container's share of the node's local disk. The stack files size only
+	// CPU and memory, so it lives beside ResourceList rather than in it: each component sizes it per
+	// workload, from the volumes it gives the pod. Empty leaves it unset.
+	EphemeralStorage EphemeralStorage
+}
+
+// EphemeralStorage is a container's request and limit of local ephemeral storage. The kubelet counts
+// the container's writable layer, its logs and the pod's disk-backed emptyDir volumes against it, and
+// evicts the pod when the containers' limits together are exceeded; the scheduler places the pod
+// only on a node with the requests free.
+//
+// The components bound every pod's local disk the same way: every container, init containers
+// included, requests and limits it; every disk-backed emptyDir has a sizeLimit; and the containers'
+// limits together cover those sizeLimits plus each container's ContainerLogAllowance. The kubelet then
+// only ever evicts a pod for the one volume or container that outgrew its own bound, and says which.
+// internal/podcheck asserts this of every rendered workload.
+type EphemeralStorage struct {
+	Request string
+	Limit   string
+}
+
+// ContainerLogAllowance is what the kubelet keeps of one container's log with its default rotation
+// (containerLogMaxSize 10Mi, containerLogMaxFiles 5). Those files count against the container's
+// ephemeral-storage limit, so every limit leaves room for them on top of the pod's emptyDir volumes.
+const ContainerLogAllowance = "50Mi"
+
+// SmallEphemeralStorage is for a container that writes little beside its logs (exporters, agents,
+// init steps, Jobs): the limit covers ContainerLogAllowance and a few MiB of scratch space.
+var SmallEphemeralStorage = EphemeralStorage{Request: "64Mi", Limit: "128Mi"}
+
+// WithEphemeralStorage returns r with e as its ephemeral storage, unless r already has one: a
+// component's default for callers that size only CPU and memory.
+func (r Resources) WithEphemeralStorage(e EphemeralStorage) Resources {
+	if r.EphemeralStorage == (EphemeralStorage{}) {
+		r.EphemeralStorage = e
+	}
+	return r
 }
 
 // Args renders the requirements for a container.
 func (r Resources) Args() *corev1.ResourceRequirementsArgs {
-	return &corev1.ResourceRequirementsArgs{
-		Requests: pulumi.StringMap{"cpu": pulumi.String(r.Requests.CPU), "memory": pulumi.String(r.Requests.Memory)},
-		Limits:   pulumi.StringMap{"cpu": pulumi.String(r.Limits.CPU), "memory": pulumi.String(r.Limits.Memory)},
+	requests := pulumi.StringMap{"cpu": pulumi.String(r.Requests.CPU), "memory": pulumi.String(r.Requests.Memory)}
+	limits := pulumi.StringMap{"cpu": pulumi.String(r.Limits.CPU), "memory": pulumi.String(r.Limits.Memory)}
+	if e := r.EphemeralStorage; e != (EphemeralStorage{}) {
+		requests["ephemeral-storage"] = pulumi.String(e.Request)
+		limits["ephemeral-storage"] = pulumi.String(e.Limit)
 	}
+	return &corev1.ResourceRequirementsArgs{Requests: requests, Limits: limits}
 }
 
-// Validate reports missing quantities; the stacks package has already checked their values.
+// Validate reports missing quantities; the stacks package has already checked the CPU and memory
+// values, so only the ephemeral storage, which components size themselves, is parsed here.
 func (r Resources) Validate() error {
 	if r.Requests.CPU == "" || r.Requests.Memory == "" || r.Limits.CPU == "" || r.Limits.Memory == "" {
 		return fmt.Errorf("resources: requests and limits for cpu and memory are all required, got %+v", r)
+	}
+	e := r.EphemeralStorage
+	if e == (EphemeralStorage{}) {
+		return nil
+	}
+	if e.Request == "" || e.Limit == "" {
+		return fmt.Errorf("resources: ephemeral storage needs both a request and a limit, got %+v", e)
+	}
+	request, err := ParseQuantity(e.Request)
+	if err != nil {
+		return fmt.Errorf("resources: ephemeral storage request: %w", err)
+	}
+	limit, err := ParseQuantity(e.Limit)
+	if err != nil {
+		return fmt.Errorf("resources: ephemeral storage limit: %w", err)
+	}
+	if request > limit {
+		return fmt.Errorf("resources: ephemeral storage request %s is above its limit %s", e.Request, e.Limit)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -35,6 +36,23 @@ func ParseQuantity(s string) (float64, error) {
 		return 0, fmt.Errorf("%q has a malformed exponent: %w", s, err)
 	}
 	return number * pow10(exponent), nil
+}
+
+// SumMi adds Kubernetes quantities of bytes and returns the total rounded up to a whole mebibyte, as
+// "<n>Mi": a storage size or limit made of several parts (a data volume plus room for logs).
+func SumMi(quantities ...string) (string, error) {
+	var total float64
+	for _, q := range quantities {
+		v, err := ParseQuantity(q)
+		if err != nil {
+			return "", err
+		}
+		if v < 0 {
+			return "", fmt.Errorf("%q is negative", q)
+		}
+		total += v
+	}
+	return fmt.Sprintf("%dMi", int64(math.Ceil(total/(1<<20)))), nil
 }
 
 func pow10(n int) float64 {

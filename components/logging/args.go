@@ -22,7 +22,9 @@ const (
 // LoggingArgs configure a Logging stack. Plain Go fields decide what exists; pulumi inputs carry the
 // generated secrets.
 type LoggingArgs struct {
-	// Namespace is created by the component.
+	// Namespace is created by the component with the `restricted` Pod Security level, for
+	// Elasticsearch, Kibana and the setup Job; Fluent Bit runs in a namespace of its own
+	// (FluentBit.Namespace).
 	Namespace string
 	// Environment is recorded as a label on every object.
 	Environment string
@@ -61,7 +63,8 @@ type LoggingArgs struct {
 type Elasticsearch struct {
 	// Replicas is 1 (a single node) or at least 3 master-eligible data nodes.
 	Replicas int
-	// StorageSize is each node's data volume; StorageClass empty means the cluster's default class.
+	// StorageSize is each node's data volume (with Ephemeral: the emptyDir's sizeLimit, which its
+	// ephemeral-storage request and limit include); StorageClass empty means the cluster's default class.
 	StorageSize  string
 	StorageClass string
 	// Ephemeral puts the data on an emptyDir, for clusters without a storage provisioner.
@@ -73,6 +76,10 @@ type Elasticsearch struct {
 
 // FluentBit sizes the log shipper on every node.
 type FluentBit struct {
+	// Namespace is created by the component for Fluent Bit alone, with the `privileged` Pod Security
+	// level that its hostPath volumes need, so that no other pod may mount the node's files.
+	// Default "<Namespace>-agents".
+	Namespace string
 	Resources kube.Resources
 	// BufferLimit caps the on-disk buffer per node (storage.total_limit_size): how much an
 	// Elasticsearch outage may queue before the oldest chunks are dropped. Default "2G".
@@ -108,7 +115,19 @@ type Ingress struct {
 	TLSSecretName string
 }
 
-var fluentBitSize = regexp.MustCompile(`^[0-9]+[KMG]?$`)
+var (
+	fluentBitSize = regexp.MustCompile(`^[0-9]+[KMG]?$`)
+	// dnsLabel is what Kubernetes accepts as a namespace name (RFC 1123 label, at most 63 characters).
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+)
+
+// agentsNamespaceSuffix names Fluent Bit's namespace after the stack's: several stacks on one cluster
+// keep their namespaces apart, and no stack key is needed.
+const agentsNamespaceSuffix = "-agents"
+
+// defaultEphemeralDataSize bounds an ephemeral data emptyDir when the caller gives no StorageSize: an
+// unbounded one could fill the node's disk. The dev profile's volume size.
+const defaultEphemeralDataSize = "5Gi"
 
 // withDefaults returns a copy of args with empty fields filled.
 func (a LoggingArgs) withDefaults() LoggingArgs {
@@ -135,6 +154,16 @@ func (a LoggingArgs) withDefaults() LoggingArgs {
 			Requests: kube.ResourceList{CPU: "50m", Memory: "64Mi"},
 			Limits:   kube.ResourceList{CPU: "500m", Memory: "256Mi"},
 		}
+	}
+	// The stack files size CPU and memory only; the local disk each workload needs follows from its
+	// volumes (storage.go). Elasticsearch's depends on where its data lives and is sized as it is built.
+	a.Kibana.Resources = a.Kibana.Resources.WithEphemeralStorage(kibanaEphemeralStorage)
+	a.FluentBit.Resources = a.FluentBit.Resources.WithEphemeralStorage(kube.SmallEphemeralStorage)
+	if a.FluentBit.Namespace == "" && a.Namespace != "" {
+		a.FluentBit.Namespace = a.Namespace + agentsNamespaceSuffix
+	}
+	if a.Elasticsearch.Ephemeral && a.Elasticsearch.StorageSize == "" {
+		a.Elasticsearch.StorageSize = defaultEphemeralDataSize
 	}
 	if a.FluentBit.BufferLimit == "" {
 		// A couple of hours of a busy node's logs: enough to ride out an Elasticsearch restart or upgrade.
@@ -163,8 +192,17 @@ func (a LoggingArgs) validate() error {
 	if es := a.Elasticsearch; es.Replicas != 1 && es.Replicas < 3 {
 		errs = append(errs, fmt.Errorf("Elasticsearch.Replicas must be 1 or at least 3 (a master needs a majority), got %d", es.Replicas))
 	}
-	if !a.Elasticsearch.Ephemeral && a.Elasticsearch.StorageSize == "" {
-		errs = append(errs, errors.New("Elasticsearch.StorageSize is required unless Ephemeral"))
+	if size := a.Elasticsearch.StorageSize; size == "" {
+		if !a.Elasticsearch.Ephemeral {
+			errs = append(errs, errors.New("Elasticsearch.StorageSize is required unless Ephemeral"))
+		}
+	} else if _, err := kube.ParseQuantity(size); err != nil {
+		// Also the emptyDir's sizeLimit and a part of the ephemeral storage with Ephemeral.
+		errs = append(errs, fmt.Errorf("Elasticsearch.StorageSize: %w", err))
+	}
+	if ns := a.FluentBit.Namespace; a.Namespace != "" && (!dnsLabel.MatchString(ns) || ns == a.Namespace) {
+		errs = append(errs, fmt.Errorf("FluentBit.Namespace %q must be a namespace name (at most 63 lowercase letters, digits and dashes) other than Namespace; "+
+			"the default adds %q to Namespace, so Namespace may have at most %d characters", ns, agentsNamespaceSuffix, 63-len(agentsNamespaceSuffix)))
 	}
 	if err := a.Elasticsearch.Resources.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("Elasticsearch.%w", err))

@@ -7,7 +7,6 @@ import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/nexios-labs/nexios-k8s/components/kube"
@@ -184,6 +183,10 @@ func (b *builder) elasticsearch(creds *credentials) (*elasticsearch, error) {
 		return nil, err
 	}
 
+	podSpec, err := b.esPodSpec(creds, tls, realm, headlessName, heap)
+	if err != nil {
+		return nil, err
+	}
 	sts, err := appsv1.NewStatefulSet(b.ctx, b.name+"-es", &appsv1.StatefulSetArgs{
 		Metadata: b.esMeta(),
 		Spec: &appsv1.StatefulSetSpecArgs{
@@ -201,7 +204,7 @@ func (b *builder) elasticsearch(creds *credentials) (*elasticsearch, error) {
 					// a new admin password restarts the nodes, one at a time.
 					Annotations: pulumi.StringMap{AnnotationChecksum: kube.Checksum(realm.data)},
 				},
-				Spec: b.esPodSpec(creds, tls, realm, headlessName, heap),
+				Spec: podSpec,
 			},
 			VolumeClaimTemplates: b.esVolumeClaims(),
 		},
@@ -210,15 +213,10 @@ func (b *builder) elasticsearch(creds *credentials) (*elasticsearch, error) {
 		return nil, fmt.Errorf("creating elasticsearch statefulset: %w", err)
 	}
 	if es.Replicas > 1 {
-		if _, err := policyv1.NewPodDisruptionBudget(b.ctx, b.name+"-es-pdb", &policyv1.PodDisruptionBudgetArgs{
-			Metadata: b.meta(partElasticsearch),
-			Spec: &policyv1.PodDisruptionBudgetSpecArgs{
-				// One node at a time keeps a master quorum and, with one replica per shard, every shard.
-				MaxUnavailable: pulumi.Int(1),
-				Selector:       &metav1.LabelSelectorArgs{MatchLabels: selector},
-			},
-		}, b.child, b.inNamespace); err != nil {
-			return nil, fmt.Errorf("creating elasticsearch disruption budget: %w", err)
+		// One node at a time keeps a master quorum and, with one replica per shard, every shard. An
+		// unhealthy node is evicted only while the others are healthy: it may be the one catching up.
+		if err := b.disruptionBudget("es-pdb", partElasticsearch, ""); err != nil {
+			return nil, err
 		}
 	}
 	clientName := client.Metadata.Name().Elem()
@@ -339,8 +337,12 @@ const healthCheck = `printf 'user = "` + AdminUser + `:%s"\n' "$` + envAdminPass
 	`curl --silent --fail --max-time 4 --cacert ` + esCAFile + ` -K - ` +
 	`'https://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=2s' >/dev/null`
 
-func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, realm *fileRealm, headlessName pulumi.StringOutput, heap int) *corev1.PodSpecArgs {
+func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, realm *fileRealm, headlessName pulumi.StringOutput, heap int) (*corev1.PodSpecArgs, error) {
 	es := b.args.Elasticsearch
+	storage, err := esEphemeralStorageFor(es)
+	if err != nil {
+		return nil, err
+	}
 	env := b.esSettings(headlessName, heap)
 	// No ELASTIC_PASSWORD: nothing logs in as `elastic`. Without it a new cluster gives `elastic` no
 	// password anyone knows (its bootstrap password falls back to the keystore's random seed), so it
@@ -354,10 +356,13 @@ func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, realm *fileR
 		}},
 	}, corev1.EnvVarArgs{Name: pulumi.String("ES_TMPDIR"), Value: pulumi.String("/tmp")})
 
+	emptyDir := func(name, size string) corev1.VolumeArgs {
+		return corev1.VolumeArgs{Name: pulumi.String(name), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(size)}}
+	}
 	volumes := corev1.VolumeArray{
-		corev1.VolumeArgs{Name: pulumi.String("config"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
-		corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
-		corev1.VolumeArgs{Name: pulumi.String("logs"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
+		emptyDir("config", esConfigSize),
+		emptyDir("tmp", esTmpSize),
+		emptyDir("logs", esLogsSize),
 		corev1.VolumeArgs{Name: pulumi.String("certs"), Secret: &corev1.SecretVolumeSourceArgs{
 			SecretName: tls.Metadata.Name(), DefaultMode: pulumi.Int(0o440),
 		}},
@@ -367,7 +372,9 @@ func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, realm *fileR
 		}},
 	}
 	if es.Ephemeral {
-		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}})
+		// Bounded by the size a volume claim would have had; the container's ephemeral storage
+		// includes it (esEphemeralStorageFor).
+		volumes = append(volumes, emptyDir("data", es.StorageSize))
 	}
 	mount := func(name, path string) corev1.VolumeMountArgs {
 		return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path)}
@@ -384,7 +391,7 @@ func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, realm *fileR
 			corev1.ContainerPortArgs{Name: pulumi.String("transport"), ContainerPort: pulumi.Int(esTransportPort)},
 		},
 		Env:       env,
-		Resources: es.Resources.Args(),
+		Resources: es.Resources.WithEphemeralStorage(storage).Args(),
 		// A slow first start (security index, plugins) gets five minutes before liveness counts.
 		StartupProbe: &corev1.ProbeArgs{
 			TcpSocket:        &corev1.TCPSocketActionArgs{Port: pulumi.String("https")},
@@ -454,12 +461,13 @@ func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, realm *fileR
 			LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(partElasticsearch))},
 		}}
 	}
-	return spec
+	return spec, nil
 }
 
 // initResources size the short init steps; a pod's effective request is the larger of these and its
 // containers' sum, so they add nothing to the sizing.
 var initResources = kube.Resources{
-	Requests: kube.ResourceList{CPU: "10m", Memory: "32Mi"},
-	Limits:   kube.ResourceList{CPU: "100m", Memory: "64Mi"},
+	Requests:         kube.ResourceList{CPU: "10m", Memory: "32Mi"},
+	Limits:           kube.ResourceList{CPU: "100m", Memory: "64Mi"},
+	EphemeralStorage: kube.SmallEphemeralStorage,
 }

@@ -1,11 +1,13 @@
 package logging
 
 import (
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/nexios-labs/nexios-k8s/internal/mocktest"
+	"github.com/nexios-labs/nexios-k8s/internal/podcheck"
 )
 
 func TestHeapSize(t *testing.T) {
@@ -148,23 +150,56 @@ func TestElasticsearchPerEnvironment(t *testing.T) {
 	}
 }
 
-func TestEphemeralStorageUsesAnEmptyDir(t *testing.T) {
-	args := devArgs()
-	args.Elasticsearch.Ephemeral = true
-	m, _ := deploy(t, args)
-	sts := m.Find(t, tStatefulSet, "logs-es")
-	if n := sts.Len("spec.volumeClaimTemplates"); n != 0 {
-		t.Errorf("%d claim templates with ephemeral storage", n)
+// With Ephemeral the data lives on an emptyDir bounded by StorageSize (5Gi when unset), and the
+// container's ephemeral storage grows by that size; with a volume claim it covers only the config,
+// scratch and log directories.
+func TestElasticsearchEphemeralStorage(t *testing.T) {
+	unsized := devArgs()
+	unsized.Elasticsearch.Ephemeral = true
+	unsized.Elasticsearch.StorageSize = ""
+	sized := unsized
+	sized.Elasticsearch.StorageSize = "10Gi"
+	tests := []struct {
+		name           string
+		args           LoggingArgs
+		dataSize       string
+		request, limit string
+		claims         int
+	}{
+		{"volume claim", devArgs(), "", "512Mi", "3Gi", 1},
+		{"ephemeral, default size", unsized, "5Gi", "5632Mi", "8192Mi", 0},
+		{"ephemeral, sized", sized, "10Gi", "10752Mi", "13312Mi", 0},
 	}
-	found := false
-	for i := 0; i < sts.Len("spec.template.spec.volumes"); i++ {
-		p := "spec.template.spec.volumes[" + strconv.Itoa(i) + "]"
-		if sts.String(p+".name") == "data" {
-			_, found = sts.Get(p + ".emptyDir")
-		}
-	}
-	if !found {
-		t.Error("no emptyDir data volume")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := deploy(t, tt.args)
+			sts := m.Find(t, tStatefulSet, "logs-es")
+			if n := sts.Len("spec.volumeClaimTemplates"); n != tt.claims {
+				t.Errorf("%d claim templates, want %d", n, tt.claims)
+			}
+			sizes := map[string]string{}
+			for i := 0; i < sts.Len("spec.template.spec.volumes"); i++ {
+				p := "spec.template.spec.volumes[" + strconv.Itoa(i) + "]"
+				if _, ok := sts.Get(p + ".emptyDir"); ok {
+					sizes[sts.String(p+".name")] = sts.String(p + ".emptyDir.sizeLimit")
+				}
+			}
+			want := map[string]string{"config": esConfigSize, "tmp": esTmpSize, "logs": esLogsSize}
+			if tt.dataSize != "" {
+				want["data"] = tt.dataSize
+			}
+			if !maps.Equal(sizes, want) {
+				t.Errorf("emptyDir sizeLimits %v, want %v", sizes, want)
+			}
+			c := "spec.template.spec.containers[0].resources"
+			if got := sts.String(c + `.requests["ephemeral-storage"]`); got != tt.request {
+				t.Errorf("ephemeral-storage request %q, want %q", got, tt.request)
+			}
+			if got := sts.String(c + `.limits["ephemeral-storage"]`); got != tt.limit {
+				t.Errorf("ephemeral-storage limit %q, want %q", got, tt.limit)
+			}
+			podcheck.EphemeralStorage(t, sts, podcheck.TemplateSpec)
+		})
 	}
 }
 

@@ -201,17 +201,21 @@ func (c FluentBitConfig) YAML() (string, error) {
 	return string(out), nil
 }
 
-// fluentBit runs the shipper on every node. It starts after the setup Job, which creates its user:
-// before that, every request would be refused and only fill the buffer.
+// fluentBit runs the shipper on every node, in its own namespace. It starts after the setup Job, which
+// creates its user: before that, every request would be refused and only fill the buffer.
 func (b *builder) fluentBit(creds *credentials, es *elasticsearch, setup *batchv1.Job) error {
 	config, err := NewFluentBitConfig(FluentBitSettings{DataStream: b.args.DataStream, BufferLimit: b.args.FluentBit.BufferLimit}).YAML()
 	if err != nil {
 		return err
 	}
 	data := pulumi.StringMap{fluentBitConfigFile: pulumi.String(config)}
-	cm, err := corev1.NewConfigMap(b.ctx, b.name+"-fluent-bit", &corev1.ConfigMapArgs{Metadata: b.meta(partFluentBit), Data: data}, b.child, b.inNamespace)
+	cm, err := corev1.NewConfigMap(b.ctx, b.name+"-fluent-bit", &corev1.ConfigMapArgs{Metadata: b.agentsMeta(partFluentBit), Data: data}, b.child, b.inAgentsNamespace)
 	if err != nil {
 		return fmt.Errorf("creating fluent bit config map: %w", err)
+	}
+	secret, err := b.fluentBitCredentials(creds)
+	if err != nil {
+		return err
 	}
 	sa, err := b.fluentBitIdentity()
 	if err != nil {
@@ -224,7 +228,12 @@ func (b *builder) fluentBit(creds *credentials, es *elasticsearch, setup *batchv
 	mount := func(name, path string, readOnly bool) corev1.VolumeMountArgs {
 		return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path), ReadOnly: pulumi.Bool(readOnly)}
 	}
-	probe := kube.HTTPProbe{Path: "/api/v1/health", PeriodSeconds: 10, TimeoutSeconds: 2, FailureThreshold: 3}
+	// Liveness asks only whether the process serves its API (/api/v1/uptime). Readiness asks
+	// /api/v1/health, which health_check fails while the Elasticsearch output keeps erroring: an
+	// Elasticsearch outage shows as an unready pod, whose logs wait in the disk buffer, and never
+	// restarts it (which would only drop the chunks still in memory).
+	liveness := kube.HTTPProbe{Path: "/api/v1/uptime", PeriodSeconds: 10, TimeoutSeconds: 2, FailureThreshold: 6}
+	readiness := kube.HTTPProbe{Path: "/api/v1/health", PeriodSeconds: 10, TimeoutSeconds: 2, FailureThreshold: 3}
 	container := corev1.ContainerArgs{
 		Name:            pulumi.String("fluent-bit"),
 		Image:           pulumi.String(FluentBitImage),
@@ -237,12 +246,12 @@ func (b *builder) fluentBit(creds *credentials, es *elasticsearch, setup *batchv
 		Env: corev1.EnvVarArray{
 			corev1.EnvVarArgs{Name: pulumi.String("ES_HOST"), Value: es.host},
 			corev1.EnvVarArgs{Name: pulumi.String(envFluentBitWriterPassword), ValueFrom: &corev1.EnvVarSourceArgs{
-				SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: creds.secret.Metadata.Name(), Key: pulumi.String(SecretKeyFluentBitWriterPassword)},
+				SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: secret.Metadata.Name(), Key: pulumi.String(SecretKeyFluentBitWriterPassword)},
 			}},
 		},
 		Resources:      b.args.FluentBit.Resources.Args(),
-		LivenessProbe:  probe.Args("http"),
-		ReadinessProbe: probe.Args("http"),
+		LivenessProbe:  liveness.Args("http"),
+		ReadinessProbe: readiness.Args("http"),
 		// Root, because container log files belong to root with mode 0640; no capabilities, no
 		// escalation, nothing writable but the buffer.
 		SecurityContext: &corev1.SecurityContextArgs{
@@ -261,7 +270,7 @@ func (b *builder) fluentBit(creds *credentials, es *elasticsearch, setup *batchv
 		},
 	}
 	_, err = appsv1.NewDaemonSet(b.ctx, b.name+"-fluent-bit", &appsv1.DaemonSetArgs{
-		Metadata: b.meta(partFluentBit),
+		Metadata: b.agentsMeta(partFluentBit),
 		Spec: &appsv1.DaemonSetSpecArgs{
 			Selector: &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(partFluentBit))},
 			Template: &corev1.PodTemplateSpecArgs{
@@ -288,22 +297,44 @@ func (b *builder) fluentBit(creds *credentials, es *elasticsearch, setup *batchv
 						hostPath("varlog", "/var/log", "Directory"),
 						hostPath("buffer", b.args.FluentBit.HostBufferPath, "DirectoryOrCreate"),
 						corev1.VolumeArgs{Name: pulumi.String("config"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: cm.Metadata.Name()}},
-						b.caVolume(creds, "certs"),
+						b.caVolume(secret, "certs"),
 					},
 				},
 			},
 		},
-	}, b.child, b.inNamespace, pulumi.DependsOn([]pulumi.Resource{setup}))
+	}, b.child, b.inAgentsNamespace, pulumi.DependsOn([]pulumi.Resource{setup}),
+		// Two Fluent Bits on one node would share the buffer directory and the tail positions, whose
+		// database the first one locks: a replacement (a move to another namespace, a new selector)
+		// stops the old pods first. The node's log files wait meanwhile; the positions resume them.
+		pulumi.DeleteBeforeReplace(true))
 	if err != nil {
 		return fmt.Errorf("creating fluent bit daemonset: %w", err)
 	}
 	return nil
 }
 
+// fluentBitCredentials copies what Fluent Bit reads of the credentials Secret, its writer password and
+// the CA certificate, into its own namespace: a pod reads Secrets of its namespace only, and the
+// other users' passwords stay where Fluent Bit cannot reach them.
+func (b *builder) fluentBitCredentials(creds *credentials) (*corev1.Secret, error) {
+	secret, err := corev1.NewSecret(b.ctx, b.name+"-fluent-bit-credentials", &corev1.SecretArgs{
+		Metadata: b.agentsMeta(partFluentBit),
+		Type:     pulumi.String("Opaque"),
+		StringData: pulumi.StringMap{
+			SecretKeyFluentBitWriterPassword: pulumi.ToSecret(b.args.FluentBitWriterPassword).(pulumi.StringOutput),
+			SecretKeyCA:                      pulumi.ToSecret(creds.ca).(pulumi.StringOutput),
+		},
+	}, b.child, b.inAgentsNamespace, pulumi.AdditionalSecretOutputs([]string{"data", "stringData"}))
+	if err != nil {
+		return nil, fmt.Errorf("creating fluent bit credentials secret: %w", err)
+	}
+	return secret, nil
+}
+
 // fluentBitIdentity is a ServiceAccount that may only read pods and namespaces, which is all the
 // kubernetes filter looks up.
 func (b *builder) fluentBitIdentity() (*corev1.ServiceAccount, error) {
-	sa, err := corev1.NewServiceAccount(b.ctx, b.name+"-fluent-bit", &corev1.ServiceAccountArgs{Metadata: b.meta(partFluentBit)}, b.child, b.inNamespace)
+	sa, err := corev1.NewServiceAccount(b.ctx, b.name+"-fluent-bit", &corev1.ServiceAccountArgs{Metadata: b.agentsMeta(partFluentBit)}, b.child, b.inAgentsNamespace)
 	if err != nil {
 		return nil, fmt.Errorf("creating fluent bit service account: %w", err)
 	}
@@ -328,7 +359,7 @@ func (b *builder) fluentBitIdentity() (*corev1.ServiceAccount, error) {
 		Subjects: rbacv1.SubjectArray{rbacv1.SubjectArgs{
 			Kind:      pulumi.String("ServiceAccount"),
 			Name:      sa.Metadata.Name().Elem(),
-			Namespace: b.namespace,
+			Namespace: b.agentsNamespace,
 		}},
 	}, b.child)
 	if err != nil {

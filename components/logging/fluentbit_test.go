@@ -153,8 +153,8 @@ func TestFluentBitDaemonSet(t *testing.T) {
 	if _, superuser := e["ELASTIC_PASSWORD"]; superuser {
 		t.Error("Fluent Bit gets the elastic superuser's password")
 	}
-	if got := ds.String(c + ".env[1].valueFrom.secretKeyRef.name"); got != "logs-credentials-abc123" {
-		t.Errorf("writer password from %q, want the credentials Secret", got)
+	if got := ds.String(c + ".env[1].valueFrom.secretKeyRef.name"); got != "logs-fluent-bit-credentials-abc123" {
+		t.Errorf("writer password from %q, want Fluent Bit's credentials Secret", got)
 	}
 	hostPaths := map[string]string{}
 	for i := 0; i < ds.Len(spec+".volumes"); i++ {
@@ -200,5 +200,75 @@ func TestFluentBitDaemonSet(t *testing.T) {
 	binding := m.Find(t, tCRB, "logs-fluent-bit")
 	if got := binding.String("subjects[0].name"); got != "logs-fluent-bit-abc123" {
 		t.Errorf("binding subject %q, want the service account", got)
+	}
+	if got := binding.String("subjects[0].namespace"); got != "logging-agents" {
+		t.Errorf("binding subject's namespace %q, want Fluent Bit's own", got)
+	}
+}
+
+// Fluent Bit and everything it reads live in its own namespace; what it reads of the stack's
+// credentials is a copy holding its own password and the CA certificate, nothing else.
+func TestFluentBitRunsInItsOwnNamespace(t *testing.T) {
+	m, _ := deploy(t, prodArgs())
+	for _, r := range []struct{ typ, name string }{
+		{tDaemonSet, "logs-fluent-bit"},
+		{tConfigMap, "logs-fluent-bit"},
+		{tSA, "logs-fluent-bit"},
+		{tSecret, "logs-fluent-bit-credentials"},
+		{tNetPol, "logs-netpol-fluent-bit"},
+		{tNetPol, "logs-netpol-agents-deny-all"},
+	} {
+		if got := m.Find(t, r.typ, r.name).String("metadata.namespace"); got != "logging-agents" {
+			t.Errorf("%s %s is in namespace %q, want logging-agents", r.typ, r.name, got)
+		}
+	}
+	secret := m.Find(t, tSecret, "logs-fluent-bit-credentials")
+	if n := secret.Len("stringData"); n != 2 {
+		t.Errorf("Fluent Bit's Secret holds %d keys, want its password and ca.crt", n)
+	}
+	if got := secret.String(`stringData["` + SecretKeyFluentBitWriterPassword + `"]`); got != writerPassword {
+		t.Errorf("writer password = %q", got)
+	}
+	want, err := caCertificate(caSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := secret.String(`stringData["ca.crt"]`); got != want {
+		t.Errorf("ca.crt = %.40q, want the stack's CA", got)
+	}
+	if !secret.IsSecret("stringData") {
+		t.Error("Fluent Bit's credentials are not secret")
+	}
+	ds := m.Find(t, tDaemonSet, "logs-fluent-bit")
+	// The old pods hold the buffer's lock: a replaced DaemonSet must go before the new one comes.
+	if !ds.DeleteBeforeReplace {
+		t.Error("the DaemonSet is replaced create-before-delete: two Fluent Bits would share a node's buffer")
+	}
+	for i := 0; i < ds.Len("spec.template.spec.volumes"); i++ {
+		v := "spec.template.spec.volumes[" + strconv.Itoa(i) + "]"
+		if ds.String(v+".name") == "certs" && ds.String(v+".secret.secretName") != "logs-fluent-bit-credentials-abc123" {
+			t.Errorf("CA certificate from %q, want Fluent Bit's Secret", ds.String(v+".secret.secretName"))
+		}
+	}
+}
+
+// Liveness restarts a dead Fluent Bit only; readiness reports an output that keeps failing, as during
+// an Elasticsearch outage, which a restart would not mend.
+func TestFluentBitProbesDiffer(t *testing.T) {
+	m, _ := deploy(t, devArgs())
+	ds := m.Find(t, tDaemonSet, "logs-fluent-bit")
+	c := "spec.template.spec.containers[0]"
+	if got := ds.String(c + ".livenessProbe.httpGet.path"); got != "/api/v1/uptime" {
+		t.Errorf("liveness path %q, want /api/v1/uptime, which answers while the process runs", got)
+	}
+	if got := ds.String(c + ".readinessProbe.httpGet.path"); got != "/api/v1/health" {
+		t.Errorf("readiness path %q, want /api/v1/health, which fails with the output's errors", got)
+	}
+	if live, ready := ds.Number(c+".livenessProbe.failureThreshold"), ds.Number(c+".readinessProbe.failureThreshold"); live <= ready {
+		t.Errorf("liveness gives up after %v failures, readiness after %v: a restart should come later than unreadiness", live, ready)
+	}
+	// health_check must be on, or /api/v1/health would answer ok whatever the output does.
+	if doc := generatedFluentBit(t); doc["service"].(map[string]any)["health_check"] != "on" {
+		t.Error("health_check is off: readiness would never see a failing output")
 	}
 }

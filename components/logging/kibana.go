@@ -123,9 +123,9 @@ func (b *builder) kibana(creds *credentials, es *elasticsearch, setup *batchv1.J
 		AutomountServiceAccountToken: pulumi.Bool(false),
 		Containers:                   corev1.ContainerArray{container},
 		Volumes: corev1.VolumeArray{
-			corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
-			corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
-			b.caVolume(creds, "certs"),
+			corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(kibanaDataSize)}},
+			corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(kibanaTmpSize)}},
+			b.caVolume(creds.secret, "certs"),
 		},
 	}
 	if k.Replicas > 1 {
@@ -159,6 +159,13 @@ func (b *builder) kibana(creds *credentials, es *elasticsearch, setup *batchv1.J
 	}, b.child, b.inNamespace, pulumi.DependsOn([]pulumi.Resource{setup}))
 	if err != nil {
 		return nil, fmt.Errorf("creating kibana deployment: %w", err)
+	}
+	if k.Replicas > 1 {
+		// One replica at a time: log search stays up through a node drain. Kibana keeps no state, so
+		// a crash-looping replica must not block the drain.
+		if err := b.disruptionBudget("kibana-pdb", partKibana, "AlwaysAllow"); err != nil {
+			return nil, err
+		}
 	}
 	service, err := corev1.NewService(b.ctx, b.name+"-kibana", &corev1.ServiceArgs{
 		Metadata: b.meta(partKibana),

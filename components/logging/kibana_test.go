@@ -13,9 +13,10 @@ func TestKibana(t *testing.T) {
 		ingress      bool
 		publicURL    string
 		antiAffinity int
+		pdb          bool
 	}{
-		{"dev", devArgs(), 1, false, "", 0},
-		{"prod", prodArgs(), 2, true, "https://logs.example.com", 1},
+		{"dev", devArgs(), 1, false, "", 0, false},
+		{"prod", prodArgs(), 2, true, "https://logs.example.com", 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,6 +52,34 @@ func TestKibana(t *testing.T) {
 			}
 			if !d.IsSecret(`spec.template.metadata.annotations["checksum/config"]`) {
 				t.Error("the password checksum is missing or not secret: a rotated password would not restart Kibana")
+			}
+			// Replicated Kibana keeps one replica serving through a drain; a single one gets no
+			// budget, which would block every drain.
+			if got := m.Has(tPDB, "logs-kibana-pdb"); got != tt.pdb {
+				t.Fatalf("Kibana PDB = %v, want %v", got, tt.pdb)
+			}
+			if tt.pdb {
+				pdb := m.Find(t, tPDB, "logs-kibana-pdb")
+				if got := pdb.Number("spec.maxUnavailable"); got != 1 {
+					t.Errorf("maxUnavailable = %v, want 1", got)
+				}
+				if got := pdb.String(`spec.selector.matchLabels["app.kubernetes.io/name"]`); got != partKibana || pdb.Len("spec.selector.matchLabels") != 2 {
+					t.Errorf("PDB selects %v, want Kibana's pods", pdb.String("spec.selector"))
+				}
+				if got := pdb.String("spec.unhealthyPodEvictionPolicy"); got != "AlwaysAllow" {
+					t.Errorf("unhealthyPodEvictionPolicy = %q, want AlwaysAllow", got)
+				}
+				if got := pdb.String("metadata.namespace"); got != "logging" {
+					t.Errorf("PDB in %q", got)
+				}
+			}
+			// Liveness restarts a Kibana that no longer listens; readiness takes it out of the
+			// Service while Elasticsearch is unavailable.
+			if d.Len(c+".livenessProbe.tcpSocket") == 0 || d.String(c+".readinessProbe.httpGet.path") != "/api/status" {
+				t.Errorf("liveness %v, readiness %v: want a TCP check and /api/status", d.String(c+".livenessProbe"), d.String(c+".readinessProbe"))
+			}
+			if got, want := d.String(c+`.resources.limits["ephemeral-storage"]`), kibanaEphemeralStorage.Limit; got != want {
+				t.Errorf("ephemeral-storage limit %q, want %q", got, want)
 			}
 		})
 	}

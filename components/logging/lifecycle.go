@@ -223,7 +223,7 @@ func (b *builder) setupJob(creds *credentials, es *elasticsearch) (*batchv1.Job,
 					Containers:                   corev1.ContainerArray{container},
 					Volumes: corev1.VolumeArray{
 						corev1.VolumeArgs{Name: pulumi.String("setup"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: cm.Metadata.Name()}},
-						b.caVolume(creds, "certs"),
+						b.caVolume(creds.secret, "certs"),
 						// Memory-backed: the curl config with the password never touches a disk.
 						corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
 							Medium: pulumi.String("Memory"), SizeLimit: pulumi.String("1Mi"),
@@ -239,11 +239,11 @@ func (b *builder) setupJob(creds *credentials, es *elasticsearch) (*batchv1.Job,
 	return job, nil
 }
 
-// caVolume mounts only the CA certificate of the credentials Secret: clients never see the passwords
-// as files.
-func (b *builder) caVolume(creds *credentials, name string) corev1.VolumeArgs {
+// caVolume mounts only the CA certificate of a credentials Secret (the stack's, or Fluent Bit's copy
+// in its own namespace): clients never see the passwords as files.
+func (b *builder) caVolume(secret *corev1.Secret, name string) corev1.VolumeArgs {
 	return corev1.VolumeArgs{Name: pulumi.String(name), Secret: &corev1.SecretVolumeSourceArgs{
-		SecretName: creds.secret.Metadata.Name(),
+		SecretName: secret.Metadata.Name(),
 		Items:      corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String(SecretKeyCA), Path: pulumi.String(SecretKeyCA)}},
 	}}
 }

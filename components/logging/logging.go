@@ -1,6 +1,7 @@
 // Package logging deploys the EFK stack: Elasticsearch stores the logs, Fluent Bit ships every
 // container's log lines from each node, Kibana searches them, and a setup Job applies the index
-// lifecycle that keeps them only as long as the environment says.
+// lifecycle that keeps them only as long as the environment says. Fluent Bit, which mounts the nodes'
+// files, runs in a `privileged` namespace of its own; everything else in one that enforces `restricted`.
 package logging
 
 import (
@@ -8,6 +9,7 @@ import (
 	"fmt"
 
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/nexios-labs/nexios-k8s/components/kube"
@@ -17,8 +19,11 @@ import (
 type Logging struct {
 	pulumi.ResourceState
 
-	// Namespace holds every object of the stack.
+	// Namespace holds every object of the stack but Fluent Bit's, under Pod Security `restricted`.
 	Namespace pulumi.StringOutput `pulumi:"namespace"`
+	// AgentsNamespace holds Fluent Bit alone, under Pod Security `privileged`: the one workload that
+	// mounts the node's files.
+	AgentsNamespace pulumi.StringOutput `pulumi:"agentsNamespace"`
 	// ElasticsearchURL is the client Service's in-cluster HTTPS URL (Grafana's datasource reads it).
 	ElasticsearchURL pulumi.StringOutput `pulumi:"elasticsearchUrl"`
 	// ElasticsearchService names the client Service.
@@ -57,6 +62,7 @@ func NewLogging(ctx *pulumi.Context, name string, args *LoggingArgs, opts ...pul
 	}
 	if err := ctx.RegisterResourceOutputs(l, pulumi.Map{
 		"namespace":            l.Namespace,
+		"agentsNamespace":      l.AgentsNamespace,
 		"elasticsearchUrl":     l.ElasticsearchURL,
 		"elasticsearchService": l.ElasticsearchService,
 		"credentialsSecret":    l.CredentialsSecret,
@@ -80,10 +86,13 @@ type builder struct {
 	namespace pulumi.StringOutput
 	// inNamespace orders namespaced children after their namespace.
 	inNamespace pulumi.ResourceOption
+	// agentsNamespace and inAgentsNamespace are the same for Fluent Bit's namespace.
+	agentsNamespace   pulumi.StringOutput
+	inAgentsNamespace pulumi.ResourceOption
 }
 
 func (b *builder) build(l *Logging) error {
-	if err := b.createNamespace(); err != nil {
+	if err := b.createNamespaces(); err != nil {
 		return err
 	}
 	creds, err := b.credentials()
@@ -110,6 +119,7 @@ func (b *builder) build(l *Logging) error {
 	}
 
 	l.Namespace = b.namespace
+	l.AgentsNamespace = b.agentsNamespace
 	l.ElasticsearchService = es.clientName
 	l.ElasticsearchURL = es.url
 	l.CredentialsSecret = creds.name
@@ -148,15 +158,47 @@ func (b *builder) meta(part string) *metav1.ObjectMetaArgs {
 	return &metav1.ObjectMetaArgs{Namespace: b.namespace, Labels: kube.StringMap(b.labels(part))}
 }
 
-func (b *builder) createNamespace() error {
-	// Fluent Bit reads the node's log files and keeps its buffer on the node through hostPath
-	// volumes, which both `restricted` and `baseline` forbid: this namespace needs `privileged`.
-	// Every other pod in it still runs with the restricted security contexts.
-	ns, err := kube.NewNamespace(b.ctx, b.name+"-namespace", b.args.Namespace, kube.PodSecurityPrivileged, b.labels("logging"), b.child)
+// agentsMeta is meta in Fluent Bit's namespace.
+func (b *builder) agentsMeta(part string) *metav1.ObjectMetaArgs {
+	return &metav1.ObjectMetaArgs{Namespace: b.agentsNamespace, Labels: kube.StringMap(b.labels(part))}
+}
+
+// createNamespaces creates the stack's namespace and Fluent Bit's. Fluent Bit reads the node's log
+// files and keeps its buffer on the node through hostPath volumes, which both `restricted` and
+// `baseline` forbid, and runs as root to read files only root may: its namespace needs `privileged`.
+// Everything else runs in a namespace that enforces `restricted`, so no pod there can mount the node.
+func (b *builder) createNamespaces() error {
+	ns, err := kube.NewNamespace(b.ctx, b.name+"-namespace", b.args.Namespace, kube.PodSecurityRestricted, b.labels("logging"), b.child)
 	if err != nil {
 		return err
 	}
 	b.namespace = ns.Metadata.Name().Elem()
 	b.inNamespace = pulumi.DependsOn([]pulumi.Resource{ns})
+	agents, err := kube.NewNamespace(b.ctx, b.name+"-agents-namespace", b.args.FluentBit.Namespace, kube.PodSecurityPrivileged, b.labels(partFluentBit), b.child)
+	if err != nil {
+		return err
+	}
+	b.agentsNamespace = agents.Metadata.Name().Elem()
+	b.inAgentsNamespace = pulumi.DependsOn([]pulumi.Resource{agents})
+	return nil
+}
+
+// disruptionBudget lets voluntary disruptions (drains, upgrades) take one of a part's pods at a time.
+// unhealthy is the unhealthyPodEvictionPolicy; empty keeps Kubernetes' default, IfHealthyBudget.
+func (b *builder) disruptionBudget(suffix, part, unhealthy string) error {
+	spec := &policyv1.PodDisruptionBudgetSpecArgs{
+		MaxUnavailable: pulumi.Int(1),
+		Selector:       &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(part))},
+	}
+	if unhealthy != "" {
+		spec.UnhealthyPodEvictionPolicy = pulumi.String(unhealthy)
+	}
+	_, err := policyv1.NewPodDisruptionBudget(b.ctx, b.name+"-"+suffix, &policyv1.PodDisruptionBudgetArgs{
+		Metadata: b.meta(part),
+		Spec:     spec,
+	}, b.child, b.inNamespace)
+	if err != nil {
+		return fmt.Errorf("creating %s disruption budget: %w", part, err)
+	}
 	return nil
 }

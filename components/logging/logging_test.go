@@ -1,6 +1,8 @@
 package logging
 
 import (
+	"maps"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -8,6 +10,7 @@ import (
 
 	"github.com/nexios-labs/nexios-k8s/components/kube"
 	"github.com/nexios-labs/nexios-k8s/internal/mocktest"
+	"github.com/nexios-labs/nexios-k8s/internal/podcheck"
 )
 
 const (
@@ -107,6 +110,16 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		want   string
 	}{
 		{"no namespace", func(a *LoggingArgs) { a.Namespace = "" }, "Namespace is required"},
+		{"no room for the agents suffix", func(a *LoggingArgs) { a.Namespace = strings.Repeat("n", 57) }, "FluentBit.Namespace"},
+		{"agents in the stack's namespace", func(a *LoggingArgs) { a.FluentBit.Namespace = a.Namespace }, "other than Namespace"},
+		{"bad storage size", func(a *LoggingArgs) { a.Elasticsearch.StorageSize = "5 gigs" }, "Elasticsearch.StorageSize"},
+		{"bad ephemeral storage", func(a *LoggingArgs) {
+			a.Kibana.Resources = kube.Resources{
+				Requests:         kube.ResourceList{CPU: "1", Memory: "1Gi"},
+				Limits:           kube.ResourceList{CPU: "1", Memory: "1Gi"},
+				EphemeralStorage: kube.EphemeralStorage{Request: "2Gi", Limit: "1Gi"},
+			}
+		}, "Kibana.resources: ephemeral storage request 2Gi is above its limit"},
 		{"no retention", func(a *LoggingArgs) { a.RetentionDays = 0 }, "RetentionDays"},
 		{"two nodes", func(a *LoggingArgs) { a.Elasticsearch.Replicas = 2 }, "Elasticsearch.Replicas"},
 		{"no storage size", func(a *LoggingArgs) { a.Elasticsearch.StorageSize = "" }, "StorageSize"},
@@ -147,28 +160,69 @@ func TestEveryChildIsParentedAndNamedFromTheComponent(t *testing.T) {
 	}
 }
 
-func TestNamespaceIsPrivilegedForFluentBitOnly(t *testing.T) {
-	m, _ := deploy(t, devArgs())
-	ns := m.Find(t, tNamespace, "logs-namespace")
-	if got := ns.String("metadata.name"); got != "logging" {
-		t.Errorf("namespace name = %q", got)
+// Only Fluent Bit, which mounts the node's files, runs where Pod Security is `privileged`: the stack's
+// own namespace enforces `restricted`, and every pod in it satisfies that standard.
+func TestOnlyFluentBitsNamespaceIsPrivileged(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args LoggingArgs
+	}{{"dev", devArgs()}, {"prod", prodArgs()}} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := deploy(t, tt.args)
+			for _, ns := range []struct{ resource, name, level string }{
+				{"logs-namespace", "logging", kube.PodSecurityRestricted},
+				{"logs-agents-namespace", "logging-agents", kube.PodSecurityPrivileged},
+			} {
+				r := m.Find(t, tNamespace, ns.resource)
+				if got := r.String("metadata.name"); got != ns.name {
+					t.Errorf("namespace %s is named %q, want %q", ns.resource, got, ns.name)
+				}
+				for _, mode := range []string{"enforce", "audit", "warn"} {
+					if got := r.String(`metadata.labels["pod-security.kubernetes.io/` + mode + `"]`); got != ns.level {
+						t.Errorf("namespace %s: %s = %q, want %q", ns.name, mode, got, ns.level)
+					}
+				}
+			}
+			if n := len(m.OfType(tNamespace)); n != 2 {
+				t.Errorf("%d namespaces, want the stack's and Fluent Bit's", n)
+			}
+			// Every workload but Fluent Bit is in the restricted namespace and passes its checks.
+			workloads := podcheck.Workloads(m)
+			for _, w := range workloads {
+				ns := w.String("metadata.namespace")
+				if w.Type == tDaemonSet {
+					if ns != "logging-agents" {
+						t.Errorf("Fluent Bit runs in %q, want logging-agents", ns)
+					}
+					continue
+				}
+				if ns != "logging" {
+					t.Errorf("%s %s runs in %q, want logging", w.Type, w.Name, ns)
+				}
+				podcheck.Restricted(t, w, podcheck.TemplateSpec)
+			}
+			if len(workloads) != 4 {
+				t.Errorf("%d workloads, want Elasticsearch, Kibana, the setup Job and Fluent Bit", len(workloads))
+			}
+		})
 	}
-	if got := ns.String(`metadata.labels["pod-security.kubernetes.io/enforce"]`); got != kube.PodSecurityPrivileged {
-		t.Errorf("enforce = %q, want privileged: Fluent Bit mounts hostPath volumes", got)
-	}
-	// Every pod but Fluent Bit's still runs as a non-root user with a read-only root.
-	for _, c := range []struct{ typ, name, spec string }{
-		{tStatefulSet, "logs-es", "spec.template.spec"},
-		{tDeployment, "logs-kibana", "spec.template.spec"},
-		{tJob, "logs-setup", "spec.template.spec"},
-	} {
-		r := m.Find(t, c.typ, c.name)
-		if nonRoot, _ := r.Bool(c.spec + ".securityContext.runAsNonRoot"); !nonRoot {
-			t.Errorf("%s runs as root", c.name)
-		}
-		if ro, _ := r.Bool(c.spec + ".containers[0].securityContext.readOnlyRootFilesystem"); !ro {
-			t.Errorf("%s has a writable root filesystem", c.name)
-		}
+}
+
+// Every container, init containers and the Job's included, requests and limits ephemeral storage,
+// and every disk-backed emptyDir is bounded within those limits.
+func TestEveryContainerBoundsItsEphemeralStorage(t *testing.T) {
+	ephemeral := devArgs()
+	ephemeral.Elasticsearch.Ephemeral = true
+	for _, tt := range []struct {
+		name string
+		args LoggingArgs
+	}{{"dev", devArgs()}, {"prod", prodArgs()}, {"dev with ephemeral data", ephemeral}} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := deploy(t, tt.args)
+			for _, w := range podcheck.Workloads(m) {
+				podcheck.EphemeralStorage(t, w, podcheck.TemplateSpec)
+			}
+		})
 	}
 }
 
@@ -179,6 +233,7 @@ func TestOutputs(t *testing.T) {
 		want string
 	}{
 		"namespace":         {l.Namespace, "logging"},
+		"agentsNamespace":   {l.AgentsNamespace, "logging-agents"},
 		"elasticsearchUrl":  {l.ElasticsearchURL, "https://logs-es-abc123.logging.svc.cluster.local:9200"},
 		"kibanaUrl":         {l.KibanaURL, "http://logs-kibana-abc123.logging.svc.cluster.local:5601"},
 		"publicKibanaUrl":   {l.PublicKibanaURL, "https://logs.example.com"},
@@ -188,6 +243,43 @@ func TestOutputs(t *testing.T) {
 		got, secret := mocktest.Await(t, tt.out)
 		if got != tt.want || secret {
 			t.Errorf("%s = %v (secret %v), want %q in the clear", name, got, secret, tt.want)
+		}
+	}
+}
+
+// The ephemeral storage each container requests and limits, and its pod's emptyDir sizeLimits: the
+// figures the README gives.
+func TestWorkloadEphemeralStorage(t *testing.T) {
+	m, _ := deploy(t, prodArgs())
+	tests := []struct {
+		typ, name, container string
+		request, limit       string
+		emptyDirs            map[string]string
+	}{
+		{tDaemonSet, "logs-fluent-bit", "containers[0]", "64Mi", "128Mi", map[string]string{}},
+		{tJob, "logs-setup", "containers[0]", "64Mi", "128Mi", map[string]string{"tmp": "1Mi"}},
+		{tStatefulSet, "logs-es", "initContainers[0]", "64Mi", "128Mi", map[string]string{"config": "32Mi", "tmp": "256Mi", "logs": "2304Mi"}},
+		{tStatefulSet, "logs-es", "containers[0]", "512Mi", "3Gi", map[string]string{"config": "32Mi", "tmp": "256Mi", "logs": "2304Mi"}},
+		{tDeployment, "logs-kibana", "containers[0]", "256Mi", "1Gi", map[string]string{"data": "128Mi", "tmp": "256Mi"}},
+	}
+	for _, tt := range tests {
+		w := m.Find(t, tt.typ, tt.name)
+		c := "spec.template.spec." + tt.container + ".resources"
+		if got := w.String(c + `.requests["ephemeral-storage"]`); got != tt.request {
+			t.Errorf("%s %s: ephemeral-storage request %q, want %q", tt.name, tt.container, got, tt.request)
+		}
+		if got := w.String(c + `.limits["ephemeral-storage"]`); got != tt.limit {
+			t.Errorf("%s %s: ephemeral-storage limit %q, want %q", tt.name, tt.container, got, tt.limit)
+		}
+		sizes := map[string]string{}
+		for i := 0; i < w.Len("spec.template.spec.volumes"); i++ {
+			v := "spec.template.spec.volumes[" + strconv.Itoa(i) + "]"
+			if _, ok := w.Get(v + ".emptyDir"); ok {
+				sizes[w.String(v+".name")] = w.String(v + ".emptyDir.sizeLimit")
+			}
+		}
+		if !maps.Equal(sizes, tt.emptyDirs) {
+			t.Errorf("%s: emptyDir sizeLimits %v, want %v", tt.name, sizes, tt.emptyDirs)
 		}
 	}
 }

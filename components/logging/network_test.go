@@ -15,8 +15,8 @@ func TestNetworkPolicies(t *testing.T) {
 		policies []string
 		grafana  bool
 	}{
-		{"dev: no ingress, no monitoring", devArgs(), []string{"logs-netpol-deny-all", "logs-netpol-elasticsearch"}, false},
-		{"prod", prodArgs(), []string{"logs-netpol-deny-all", "logs-netpol-elasticsearch", "logs-netpol-fluent-bit", "logs-netpol-kibana"}, true},
+		{"dev: no ingress, no monitoring", devArgs(), []string{"logs-netpol-agents-deny-all", "logs-netpol-deny-all", "logs-netpol-elasticsearch"}, false},
+		{"prod", prodArgs(), []string{"logs-netpol-agents-deny-all", "logs-netpol-deny-all", "logs-netpol-elasticsearch", "logs-netpol-fluent-bit", "logs-netpol-kibana"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -28,9 +28,15 @@ func TestNetworkPolicies(t *testing.T) {
 			if !slices.Equal(names, tt.policies) {
 				t.Errorf("policies %v, want %v", names, tt.policies)
 			}
-			deny := m.Find(t, tNetPol, "logs-netpol-deny-all")
-			if deny.Len("spec.podSelector") != 0 || deny.Len("spec.ingress") != 0 {
-				t.Error("the deny-all policy selects some pods or allows something")
+			// Each namespace denies everything not allowed below.
+			for name, namespace := range map[string]string{"logs-netpol-deny-all": "logging", "logs-netpol-agents-deny-all": "logging-agents"} {
+				deny := m.Find(t, tNetPol, name)
+				if deny.Len("spec.podSelector") != 0 || deny.Len("spec.ingress") != 0 {
+					t.Errorf("%s selects some pods or allows something", name)
+				}
+				if got := deny.String("metadata.namespace"); got != namespace {
+					t.Errorf("%s is in %q, want %q", name, got, namespace)
+				}
 			}
 			es := m.Find(t, tNetPol, "logs-netpol-elasticsearch")
 			client := "spec.ingress[0]"
@@ -48,7 +54,11 @@ func TestNetworkPolicies(t *testing.T) {
 			if !slices.Equal(from, want) {
 				t.Errorf("client port open to %v, want only %v", from, want)
 			}
-			for i := range 3 {
+			// Fluent Bit's pods, only in Fluent Bit's namespace: one peer with both selectors.
+			if got := es.String(client + `.from[0].namespaceSelector.matchLabels["` + kube.LabelNamespaceName + `"]`); got != "logging-agents" {
+				t.Errorf("Fluent Bit's peer namespace = %q, want logging-agents", got)
+			}
+			for i := 1; i < 3; i++ {
 				if es.Len(client+".from["+strconv.Itoa(i)+"].namespaceSelector") != 0 {
 					t.Errorf("peer %d reaches in from another namespace", i)
 				}
@@ -61,6 +71,16 @@ func TestNetworkPolicies(t *testing.T) {
 				}
 				if got := es.String(g + `.podSelector.matchLabels["` + kube.LabelInstance + `"]`); got != "mon" || es.Len(g+".podSelector.matchLabels") != 2 {
 					t.Errorf("Grafana's peer pods = %v, want the given selector", es.String(g+".podSelector"))
+				}
+			}
+			if tt.grafana {
+				// Monitoring scrapes Fluent Bit's metrics in Fluent Bit's namespace.
+				fb := m.Find(t, tNetPol, "logs-netpol-fluent-bit")
+				if fb.String("metadata.namespace") != "logging-agents" ||
+					fb.String(`spec.podSelector.matchLabels["`+kube.LabelName+`"]`) != partFluentBit ||
+					fb.String(`spec.ingress[0].from[0].namespaceSelector.matchLabels["`+kube.LabelNamespaceName+`"]`) != "monitoring" ||
+					fb.Number("spec.ingress[0].ports[0].port") != fluentBitHTTPPort {
+					t.Errorf("Fluent Bit's metrics policy %v, want monitoring to its port in logging-agents", fb.Inputs)
 				}
 			}
 			if es.Number("spec.ingress[1].ports[0].port") != esTransportPort ||

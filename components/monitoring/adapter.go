@@ -129,7 +129,7 @@ func (b *builder) adapter(prometheusURL pulumi.StringOutput) error {
 		Ports: corev1.ContainerPortArray{
 			corev1.ContainerPortArgs{Name: pulumi.String(portHTTPS), ContainerPort: pulumi.Int(adapterPort), Protocol: pulumi.String("TCP")},
 		},
-		Resources: a.Resources.Args(),
+		Resources: a.Resources.WithEphemeralStorage(kube.SmallEphemeralStorage).Args(),
 		LivenessProbe: &corev1.ProbeArgs{
 			HttpGet:       &corev1.HTTPGetActionArgs{Path: pulumi.String("/healthz"), Port: pulumi.String(portHTTPS), Scheme: pulumi.String("HTTPS")},
 			PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(5),
@@ -153,7 +153,7 @@ func (b *builder) adapter(prometheusURL pulumi.StringOutput) error {
 				Containers: corev1.ContainerArray{container},
 				Volumes: corev1.VolumeArray{
 					corev1.VolumeArgs{Name: pulumi.String("config"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: configMap.Metadata.Name()}},
-					corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
+					corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(adapterTmpSize)}},
 				},
 			}),
 		},

@@ -179,7 +179,7 @@ func (b *builder) alertmanager() error {
 			corev1.ContainerPortArgs{Name: pulumi.String(portMesh), ContainerPort: pulumi.Int(alertmanagerPeer), Protocol: pulumi.String("TCP")},
 			corev1.ContainerPortArgs{Name: pulumi.String(portMeshUDP), ContainerPort: pulumi.Int(alertmanagerPeer), Protocol: pulumi.String("UDP")},
 		},
-		Resources:       a.Resources.Args(),
+		Resources:       a.Resources.WithEphemeralStorage(alertmanagerEphemeralStorage).Args(),
 		LivenessProbe:   probe("/-/healthy").Args(portHTTP),
 		ReadinessProbe:  probe("/-/ready").Args(portHTTP),
 		SecurityContext: kube.RestrictedContainerSecurityContext(),
@@ -201,7 +201,7 @@ func (b *builder) alertmanager() error {
 				Volumes: corev1.VolumeArray{
 					corev1.VolumeArgs{Name: pulumi.String("config"), Secret: &corev1.SecretVolumeSourceArgs{SecretName: secret.Metadata.Name()}},
 					// Silences and the notification log are shared by gossip; a restarted replica catches up from its peers.
-					corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
+					corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(alertmanagerDataSize)}},
 				},
 			}),
 		},

@@ -229,7 +229,9 @@ func (a MonitoringArgs) validate() error {
 	}
 	seen := map[string]bool{}
 	for _, s := range a.ScalingMetrics {
-		if _, err := appmetrics.Lookup(s.Metric.Name); err != nil {
+		// Built in or defined by the stack, the metric is checked itself: its query becomes a
+		// recording rule and its name an adapter rule, an alert and a panel.
+		if err := s.Metric.Validate(); err != nil {
 			add("scaling metrics: %w", err)
 		}
 		if seen[s.Metric.Name] {

@@ -3,6 +3,8 @@ package monitoring
 import (
 	"strings"
 	"testing"
+
+	"github.com/nexios-labs/nexios-k8s/components/appmetrics"
 )
 
 func TestDefaults(t *testing.T) {
@@ -43,5 +45,27 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 	if err := devArgs().withDefaults().validate(); err != nil {
 		t.Errorf("dev args: %v", err)
+	}
+}
+
+// validate checks each scaling metric itself, so a stack's own metric passes like a built-in one, and
+// a metric whose query would record something other than one series per pod of the app is refused.
+func TestValidateScalingMetrics(t *testing.T) {
+	declared, err := appmetrics.Define("work_requests_per_second", appmetrics.Definition{
+		Query: `sum by (namespace, pod) (rate(` + appmetrics.RequestsTotal + `{$app, path="/work"}[2m]))`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := prodArgs()
+	a.ScalingMetrics = append(a.ScalingMetrics, ScalingTarget{Metric: declared, Target: "20"})
+	if err := a.withDefaults().validate(); err != nil {
+		t.Errorf("a declared metric beside the built-in one: %v", err)
+	}
+	unchecked := declared
+	unchecked.Query = `sum by (namespace, pod) (rate(` + appmetrics.RequestsTotal + `{path="/work"}[2m]))`
+	a.ScalingMetrics = []ScalingTarget{{Metric: unchecked, Target: "20"}}
+	if err := a.withDefaults().validate(); err == nil || !strings.Contains(err.Error(), "does not contain $app") {
+		t.Errorf("a query reading every app's series: %v", err)
 	}
 }

@@ -211,7 +211,12 @@ func (b *builder) grafana(prometheusURL pulumi.StringOutput) (pulumi.StringOutpu
 	if g.IngressHost != "" {
 		env = append(env, corev1.EnvVarArgs{Name: pulumi.String("GF_SERVER_ROOT_URL"), Value: pulumi.String("http://" + g.IngressHost)})
 	}
-	probe := kube.HTTPProbe{Path: "/api/health", PeriodSeconds: 10, TimeoutSeconds: 3, FailureThreshold: 6}
+	// Liveness asks /healthz, which answers while Grafana's web server runs; readiness asks
+	// /api/health, which also queries Grafana's database and fails while it cannot. A database that is
+	// slow or locked takes Grafana out of the Service; only a web server that stopped answering for a
+	// minute restarts it.
+	liveness := kube.HTTPProbe{Path: "/healthz", PeriodSeconds: 10, TimeoutSeconds: 3, FailureThreshold: 6}
+	readiness := kube.HTTPProbe{Path: "/api/health", PeriodSeconds: 10, TimeoutSeconds: 3, FailureThreshold: 3}
 	container := corev1.ContainerArgs{
 		Name:  pulumi.String(nameGrafana),
 		Image: pulumi.String(imageGrafana),
@@ -219,9 +224,9 @@ func (b *builder) grafana(prometheusURL pulumi.StringOutput) (pulumi.StringOutpu
 		Ports: corev1.ContainerPortArray{
 			corev1.ContainerPortArgs{Name: pulumi.String(portHTTP), ContainerPort: pulumi.Int(grafanaPort), Protocol: pulumi.String("TCP")},
 		},
-		Resources:       g.Resources.Args(),
-		LivenessProbe:   probe.Args(portHTTP),
-		ReadinessProbe:  probe.Args(portHTTP),
+		Resources:       g.Resources.WithEphemeralStorage(grafanaEphemeralStorage).Args(),
+		LivenessProbe:   liveness.Args(portHTTP),
+		ReadinessProbe:  readiness.Args(portHTTP),
 		SecurityContext: kube.RestrictedContainerSecurityContext(),
 		VolumeMounts: corev1.VolumeMountArray{
 			corev1.VolumeMountArgs{Name: pulumi.String("provisioning"), MountPath: pulumi.String(grafanaProvisioningDir + "/datasources/datasources.yaml"), SubPath: pulumi.String("datasources.yaml"), ReadOnly: pulumi.Bool(true)},
@@ -243,8 +248,8 @@ func (b *builder) grafana(prometheusURL pulumi.StringOutput) (pulumi.StringOutpu
 				Volumes: corev1.VolumeArray{
 					corev1.VolumeArgs{Name: pulumi.String("provisioning"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: provisioningMap.Metadata.Name()}},
 					corev1.VolumeArgs{Name: pulumi.String("dashboards"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: dashboardsMap.Metadata.Name()}},
-					corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
-					corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
+					corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(grafanaDataSize)}},
+					corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(grafanaTmpSize)}},
 				},
 			}),
 		},

@@ -53,7 +53,7 @@ func (b *builder) kubeStateMetrics() error {
 			corev1.ContainerPortArgs{Name: pulumi.String(portHTTP), ContainerPort: pulumi.Int(ksmPort), Protocol: pulumi.String("TCP")},
 			corev1.ContainerPortArgs{Name: pulumi.String(portTelemetry), ContainerPort: pulumi.Int(ksmTelemetryPort), Protocol: pulumi.String("TCP")},
 		},
-		Resources:       b.args.KubeStateMetrics.Args(),
+		Resources:       b.args.KubeStateMetrics.WithEphemeralStorage(kube.SmallEphemeralStorage).Args(),
 		LivenessProbe:   kube.HTTPProbe{Path: "/livez", PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3}.Args(portHTTP),
 		ReadinessProbe:  kube.HTTPProbe{Path: "/readyz", PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3}.Args(portTelemetry),
 		SecurityContext: kube.RestrictedContainerSecurityContext(),

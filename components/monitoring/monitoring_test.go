@@ -242,3 +242,57 @@ func TestChildrenFollowTheHouseRules(t *testing.T) {
 func TestNilArgs(t *testing.T) {
 	mocktest.ExpectRejected(t, func(ctx *pulumi.Context) (*Monitoring, error) { return NewMonitoring(ctx, "mon", nil) }, "args are required")
 }
+
+// Prometheus' StatefulSet is governed by a headless Service, which gives its pod a stable DNS name;
+// clients keep the ClusterIP Service.
+func TestPrometheusGoverningServiceIsHeadless(t *testing.T) {
+	m, mon := deploy(t, devArgs())
+	expectString(t, m.Find(t, tStatefulSet, "mon-prometheus"), "spec.serviceName", "mon-prometheus-headless-abc123")
+	governing := m.Find(t, tService, "mon-prometheus-headless")
+	expectString(t, governing, "spec.clusterIP", "None")
+	expectString(t, governing, `spec.selector["app.kubernetes.io/name"]`, namePrometheus)
+	expectNumber(t, governing, "spec.ports[0].port", prometheusPort)
+	expectString(t, governing, "metadata.namespace", "monitoring")
+	if ip := m.Find(t, tService, "mon-prometheus").String("spec.clusterIP"); ip == "None" {
+		t.Error("the clients' Prometheus Service is headless too")
+	}
+	url, _ := mocktest.Await(t, mon.PrometheusURL)
+	if url != "http://mon-prometheus-abc123.monitoring.svc.cluster.local:9090" {
+		t.Errorf("PrometheusURL = %v, want the ClusterIP Service", url)
+	}
+	// Every StatefulSet of the stack names a headless Service.
+	for _, sts := range m.OfType(tStatefulSet) {
+		name := sts.String("spec.serviceName")
+		found := false
+		for _, svc := range m.OfType(tService) {
+			if svc.Name+"-abc123" == name {
+				found = true
+				expectString(t, svc, "spec.clusterIP", "None")
+			}
+		}
+		if !found {
+			t.Errorf("%s names %q, which is none of the stack's Services", sts.Name, name)
+		}
+	}
+}
+
+// Liveness and readiness ask different questions of every workload: readiness takes a pod out of
+// rotation when a dependency fails, liveness restarts only a process that stopped answering.
+func TestProbesDiffer(t *testing.T) {
+	m, _ := deploy(t, prodArgs())
+	for _, typ := range []string{tDeployment, tStatefulSet} {
+		for _, w := range m.OfType(typ) {
+			live, ready := w.String(container+".livenessProbe.httpGet.path"), w.String(container+".readinessProbe.httpGet.path")
+			if live == ready {
+				t.Errorf("%s: liveness and readiness both ask %q", w.Name, live)
+			}
+		}
+	}
+	g := m.Find(t, tDeployment, "mon-grafana")
+	// /healthz answers while the web server runs; /api/health also checks Grafana's database.
+	expectString(t, g, container+".livenessProbe.httpGet.path", "/healthz")
+	expectString(t, g, container+".readinessProbe.httpGet.path", "/api/health")
+	if live, ready := g.Number(container+".livenessProbe.failureThreshold"), g.Number(container+".readinessProbe.failureThreshold"); live <= ready {
+		t.Errorf("Grafana: liveness gives up after %v failures, readiness after %v: a restart should come later", live, ready)
+	}
+}

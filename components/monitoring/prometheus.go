@@ -40,8 +40,9 @@ func (b *builder) ruleSettings(appNamespace string) RuleSettings {
 	}
 }
 
-// prometheus deploys the server as a StatefulSet: with a volume claim per replica when StorageSize is
-// set, on an emptyDir otherwise (dev, and clusters without a storage provisioner).
+// prometheus deploys the server as a StatefulSet governed by a headless Service: with a volume claim
+// per replica when StorageSize is set, on a size-bounded emptyDir otherwise (dev, and clusters without
+// a storage provisioner).
 func (b *builder) prometheus() (*prometheusServer, error) {
 	p := b.args.Prometheus
 	scrape := b.appScrape()
@@ -86,6 +87,25 @@ func (b *builder) prometheus() (*prometheusServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The StatefulSet's governing Service must be headless: it gives the pod its stable DNS name
+	// (<pod>.<service>), which a ClusterIP Service does not. Clients keep the ClusterIP Service.
+	governing, err := corev1.NewService(b.ctx, b.name+"-prometheus-headless", &corev1.ServiceArgs{
+		Metadata: b.meta(namePrometheus),
+		Spec: &corev1.ServiceSpecArgs{
+			ClusterIP: pulumi.String("None"),
+			Selector:  kube.StringMap(b.selector(namePrometheus)),
+			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
+				Name: pulumi.String(portHTTP), Port: pulumi.Int(prometheusPort), TargetPort: pulumi.String(portHTTP), Protocol: pulumi.String("TCP"),
+			}},
+		},
+	}, b.child, b.inNamespace)
+	if err != nil {
+		return nil, fmt.Errorf("creating prometheus governing service: %w", err)
+	}
+	storage, err := newPrometheusStorage(p)
+	if err != nil {
+		return nil, err
+	}
 
 	args := pulumi.StringArray{
 		pulumi.String("--config.file=" + prometheusConfigDir + "/" + prometheusConfigKey),
@@ -93,12 +113,12 @@ func (b *builder) prometheus() (*prometheusServer, error) {
 		pulumi.String("--storage.tsdb.retention.time=" + p.Retention),
 		pulumi.String(fmt.Sprintf("--web.listen-address=:%d", prometheusPort)),
 	}
-	if p.RetentionSize != "" {
-		args = append(args, pulumi.String("--storage.tsdb.retention.size="+p.RetentionSize))
+	if storage.retentionSize != "" {
+		args = append(args, pulumi.String("--storage.tsdb.retention.size="+storage.retentionSize))
 	}
 	spec := &appsv1.StatefulSetSpecArgs{
 		Replicas:    pulumi.Int(1),
-		ServiceName: service.Metadata.Name().Elem(),
+		ServiceName: governing.Metadata.Name().Elem(),
 		Selector:    &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(namePrometheus))},
 	}
 	volumes := corev1.VolumeArray{
@@ -122,7 +142,9 @@ func (b *builder) prometheus() (*prometheusServer, error) {
 			WhenDeleted: pulumi.String("Retain"), WhenScaled: pulumi.String("Retain"),
 		}
 	} else {
-		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}})
+		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
+			SizeLimit: pulumi.String(storage.dataSize),
+		}})
 	}
 	container := corev1.ContainerArgs{
 		Name:  pulumi.String(namePrometheus),
@@ -131,7 +153,7 @@ func (b *builder) prometheus() (*prometheusServer, error) {
 		Ports: corev1.ContainerPortArray{
 			corev1.ContainerPortArgs{Name: pulumi.String(portHTTP), ContainerPort: pulumi.Int(prometheusPort), Protocol: pulumi.String("TCP")},
 		},
-		Resources:      p.Resources.Args(),
+		Resources:      p.Resources.WithEphemeralStorage(storage.ephemeral).Args(),
 		LivenessProbe:  kube.HTTPProbe{Path: "/-/healthy", PeriodSeconds: 15, TimeoutSeconds: 5, FailureThreshold: 4}.Args(portHTTP),
 		ReadinessProbe: kube.HTTPProbe{Path: "/-/ready", PeriodSeconds: 5, TimeoutSeconds: 4, FailureThreshold: 3}.Args(portHTTP),
 		// Replaying a large WAL after a restart takes minutes: allow ten before liveness applies.

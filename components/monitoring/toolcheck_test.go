@@ -141,14 +141,24 @@ func TestPromtoolAcceptsConfigAndRules(t *testing.T) {
 	})
 }
 
-// The rule file, with and without a scaling metric's recording rule and alert, passes promtool's
-// checks and lints.
+// The rule file, with and without a scaling metric's recording rule and alert, built in or declared
+// by a stack (a ratio, its query checked by appmetrics), passes promtool's checks and lints.
 func TestPromtoolAcceptsRules(t *testing.T) {
 	promtool := upstreamTool(t, "promtool")
 	withMetric := testRuleSettings(t)
 	without := withMetric
 	without.ScalingMetrics = nil
-	for name, s := range map[string]RuleSettings{"scaling metric": withMetric, "no scaling metric": without} {
+	declared := withMetric
+	latency, err := appmetrics.Define("work_mean_latency_seconds", appmetrics.Definition{
+		Query: `sum by (namespace, pod) (rate(` + appmetrics.RequestDuration + `_sum{$app, path="/work"}[2m]))
+  / sum by (namespace, pod) (rate(` + appmetrics.RequestDuration + `_count{$app, path="/work"}[2m]))`,
+		Unit: "s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared.ScalingMetrics = append([]ScalingTarget{{Metric: latency, Target: "250m"}}, withMetric.ScalingMetrics...)
+	for name, s := range map[string]RuleSettings{"scaling metric": withMetric, "declared scaling metric": declared, "no scaling metric": without} {
 		t.Run(name, func(t *testing.T) {
 			rules, err := RulesFile(s)
 			if err != nil {

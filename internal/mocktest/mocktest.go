@@ -49,6 +49,9 @@ type Resource struct {
 	Provider string
 	Parent   string
 	Custom   bool
+	// DeleteBeforeReplace is the resource option: a replacement deletes this object before it
+	// creates the new one.
+	DeleteBeforeReplace bool
 }
 
 // Mocks records every resource registration and answers like a provider would.
@@ -63,6 +66,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	r := Resource{Type: args.TypeToken, Name: args.Name, Inputs: args.Inputs, Provider: args.Provider, Custom: args.Custom}
 	if args.RegisterRPC != nil {
 		r.Parent = args.RegisterRPC.GetParent()
+		r.DeleteBeforeReplace = args.RegisterRPC.GetDeleteBeforeReplace()
 	}
 	m.mu.Lock()
 	m.resources = append(m.resources, r)

@@ -8,6 +8,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// simulatedNodeDisk is each simulated node's ephemeral storage, a common
+// cloud node's boot disk.
+var simulatedNodeDisk = resource.MustParse("100Gi")
+
 // kwokNodeAnnotation marks the nodes kwok-controller simulates.
 const kwokNodeAnnotation = "kwok.x-k8s.io/node"
 
@@ -26,6 +30,10 @@ func (o Options) nodes() ([]*corev1.Node, error) {
 		corev1.ResourceCPU:    cpu,
 		corev1.ResourceMemory: memory,
 		corev1.ResourcePods:   *resource.NewQuantity(int64(o.NodePods), resource.DecimalSI),
+		// A kubelet reports its disk; without this a pod that requests
+		// ephemeral storage, as every pod the program makes does, would
+		// never fit a simulated node.
+		corev1.ResourceEphemeralStorage: simulatedNodeDisk,
 	}
 	nodes := make([]*corev1.Node, 0, o.Nodes)
 	for i := range o.Nodes {

@@ -110,6 +110,7 @@ func TestNodeShape(t *testing.T) {
 		"cpu":         node.Status.Allocatable.Cpu().String(),
 		"memory":      node.Status.Allocatable.Memory().String(),
 		"pods":        node.Status.Allocatable.Pods().String(),
+		"disk":        node.Status.Allocatable.StorageEphemeral().String(),
 		"capacityCPU": node.Status.Capacity.Cpu().String(),
 	}
 	want := map[string]string{
@@ -120,6 +121,7 @@ func TestNodeShape(t *testing.T) {
 		"cpu":         "4",
 		"memory":      "16Gi",
 		"pods":        "110",
+		"disk":        "100Gi",
 		"capacityCPU": "4",
 	}
 	for key, got := range checks {
