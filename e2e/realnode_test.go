@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
 	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
@@ -219,6 +220,154 @@ func TestRealNode(t *testing.T) {
 		request(t, "not-live", "/admin/health?fail=true")
 		// Three failures 10 s apart, then the restart; the new process is healthy again.
 		waitFor(t, "container restarted and Ready", 2*time.Minute, func(p pod) bool { return restarts(p) > before && p.ready() })
+	})
+
+	// The monitoring loop, on a second up that turns on the HPA (70 % CPU and a request rate per pod),
+	// shortens the error-rate alert and adds a webhook receiver: the configuration change itself is
+	// the first thing checked.
+	t.Run("a config change reaches the running Prometheus and Alertmanager", func(t *testing.T) {
+		receiverURL := startAlertReceiver(t, api)
+		workDir := stack.Workspace().WorkDir()
+		writeStackFile(t, workDir, devStackConfig(kubeconfig, exampleAppImage, map[string]any{"autoscaling": loopAutoscaling}, loopMonitoring))
+		if err := stack.SetConfigWithOptions(ctx, "nexios:monitoring.alertmanager.webhookUrl", auto.ConfigValue{Value: receiverURL, Secret: true}, &auto.ConfigOptions{Path: true}); err != nil {
+			t.Fatalf("setting the webhook URL: %v", err)
+		}
+		if _, err := stack.Up(ctx, optup.ProgressStreams(testLog{t})); err != nil {
+			t.Fatalf("up with autoscaling and the receiver: %v", err)
+		}
+		// Both roll on a configuration checksum; the new pods load the new files.
+		var lastErr error
+		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Second) {
+			durations, err := ruleFor(t, tc.BinDir(), kubeconfig, "NexiosHighErrorRate")
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			config, err := alertmanagerConfig(t, tc.BinDir(), kubeconfig)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			lastErr = fmt.Errorf("NexiosHighErrorRate waits %v, want 60 s for each severity; Alertmanager has a webhook: %v",
+				durations, strings.Contains(config, "webhook_configs"))
+			if durations["warning"] == 60 && durations["critical"] == 60 && strings.Contains(config, "webhook_configs") {
+				return
+			}
+		}
+		t.Fatalf("the running monitoring stack did not take the change: %v", lastErr)
+	})
+
+	t.Run("the HPA scales on requests per second through the custom metrics API", func(t *testing.T) {
+		// The app counts a request series only once it has served one, and the adapter discovers
+		// series every minute: a trickle of requests first, until the metric is served for the pod.
+		warmup := startLoad(t, api, "warmup", internalURL+"/", 0.5, 60)
+		for deadline := time.Now().Add(4 * time.Minute); len(customMetricValues(t, api, appNamespace)) == 0; time.Sleep(5 * time.Second) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the custom metrics API serves no %s for the app's pods; HPA ScalingActive %s", requestRateMetric, appHPA(t, api, appNamespace).condition("ScalingActive"))
+			}
+		}
+		waitPodFinished(t, api, "ingress-nginx", warmup, 2*time.Minute)
+
+		// Ten requests a second against a target of two per pod.
+		loadStart := time.Now()
+		load := startLoad(t, api, "request-load", internalURL+"/", 10, 150)
+		var scaledAfter time.Duration
+		var h hpa
+		for deadline := loadStart.Add(150 * time.Second); scaledAfter == 0; time.Sleep(2 * time.Second) {
+			h = appHPA(t, api, appNamespace)
+			if h.Status.DesiredReplicas > 1 {
+				scaledAfter = time.Since(loadStart)
+			} else if time.Now().After(deadline) {
+				t.Fatalf("no scale-up within 150 s of the load: %+v, ScalingActive %s, metric %v", h.Status, h.condition("ScalingActive"), customMetricValues(t, api, appNamespace))
+			}
+		}
+		t.Logf("first scale-up %s after the load started (to %d replicas)", scaledAfter.Round(time.Second), h.Status.DesiredReplicas)
+		if !strings.HasPrefix(h.condition("ScalingActive"), "True") {
+			t.Errorf("HPA ScalingActive is %s", h.condition("ScalingActive"))
+		}
+		values := customMetricValues(t, api, appNamespace)
+		if len(values) == 0 {
+			t.Errorf("the custom metrics API serves no %s under load", requestRateMetric)
+		}
+		t.Logf("%s per pod under load: %v", requestRateMetric, values)
+		if samples, err := promQuery(t, tc.BinDir(), kubeconfig, requestRateMetric); err != nil || len(samples) == 0 {
+			t.Errorf("the recording rule %s has no series: %v", requestRateMetric, err)
+		}
+		if samples, err := promQuery(t, tc.BinDir(), kubeconfig, "sum(prometheus_rule_evaluation_failures_total)"); err != nil || len(samples) != 1 || samples[0].value() != 0 {
+			t.Errorf("rule evaluation failures: %v %v, want 0", samples, err)
+		}
+		if out, ok := waitPodFinished(t, api, "ingress-nginx", load, 4*time.Minute); !ok || !strings.Contains(out, "failed 0") {
+			t.Errorf("the load generator: %q", out)
+		}
+		waitForReplicas(t, api, appNamespace, 1, 5*time.Minute)
+	})
+
+	t.Run("the HPA scales on CPU through metrics-server", func(t *testing.T) {
+		// 2 requests a second that each burn 150 ms of CPU: 300m against a 100m request, while the
+		// request rate stays at the custom metric's target, so only CPU can scale the Deployment.
+		load := startLoad(t, api, "cpu-load", internalURL+"/work?ms=150", 2, 150)
+		sawCPU := 0
+		for deadline := time.Now().Add(150 * time.Second); ; time.Sleep(2 * time.Second) {
+			h := appHPA(t, api, appNamespace)
+			sawCPU = max(sawCPU, h.cpuUtilization())
+			if h.Status.DesiredReplicas > 1 && sawCPU > 70 {
+				t.Logf("CPU at %d %% of requests: %d replicas wanted", sawCPU, h.Status.DesiredReplicas)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no CPU scale-up within 150 s: highest CPU reading %d %%, %+v", sawCPU, h.Status)
+			}
+		}
+		waitPodFinished(t, api, "ingress-nginx", load, 4*time.Minute)
+		waitForReplicas(t, api, appNamespace, 1, 5*time.Minute)
+	})
+
+	t.Run("a high error rate fires NexiosHighErrorRate, delivered to the webhook with the warning inhibited", func(t *testing.T) {
+		// Only 5xx: the error ratio is 100 %, above both the warning's 5 % and the critical's 10 %.
+		load := startLoad(t, api, "error-load", internalURL+"/error", 1, 120)
+		var delivered *notification
+		for deadline := time.Now().Add(5 * time.Minute); delivered == nil; time.Sleep(5 * time.Second) {
+			for _, n := range receivedNotifications(t, api) {
+				for _, a := range n.Alerts {
+					if a.Labels["alertname"] == "NexiosHighErrorRate" && a.Status == "firing" && a.Labels["severity"] == "critical" {
+						delivered = &n
+					}
+				}
+			}
+			if delivered == nil && time.Now().After(deadline) {
+				t.Fatalf("no critical NexiosHighErrorRate reached the webhook within 5 minutes; received %+v", receivedNotifications(t, api))
+			}
+		}
+		for _, a := range delivered.Alerts {
+			if a.Labels["alertname"] != "NexiosHighErrorRate" {
+				t.Errorf("a notification groups %s with NexiosHighErrorRate; grouping is by alert name", a.Labels["alertname"])
+				continue
+			}
+			if a.Labels["namespace"] != appNamespace || a.Annotations["runbook"] == "" || a.Annotations["summary"] == "" {
+				t.Errorf("delivered alert lacks its namespace, runbook or summary: %+v", a)
+			}
+		}
+		alerts, err := alertmanagerAlerts(t, tc.BinDir(), kubeconfig)
+		if err != nil {
+			t.Fatalf("Alertmanager's alerts: %v", err)
+		}
+		warningInhibited := false
+		for _, a := range alerts {
+			if a.Labels["alertname"] == "NexiosHighErrorRate" && a.Labels["severity"] == "warning" {
+				warningInhibited = a.Status.State == "suppressed" && len(a.Status.InhibitedBy) > 0
+			}
+		}
+		if !warningInhibited {
+			t.Errorf("the warning NexiosHighErrorRate is not inhibited by the critical one: %+v", alerts)
+		}
+		for _, n := range receivedNotifications(t, api) {
+			for _, a := range n.Alerts {
+				if a.Labels["alertname"] == "NexiosHighErrorRate" && a.Labels["severity"] == "warning" && a.Status == "firing" {
+					t.Errorf("the inhibited warning reached the webhook: %+v", a)
+				}
+			}
+		}
+		waitPodFinished(t, api, "ingress-nginx", load, 3*time.Minute)
 	})
 
 	t.Run("a restarted cluster brings the same pods back", func(t *testing.T) {
@@ -440,16 +589,9 @@ while True:
 // clientPod is a one-shot pod of the example app's image, whose python3 requests url with method;
 // privileged makes it one that Pod Security restricted refuses.
 func clientPod(name, method, url string, privileged bool) string {
-	no, yes := false, true
-	security := map[string]any{
-		"allowPrivilegeEscalation": no,
-		"runAsNonRoot":             yes,
-		"runAsUser":                10001,
-		"capabilities":             map[string]any{"drop": []string{"ALL"}},
-		"seccompProfile":           map[string]string{"type": "RuntimeDefault"},
-	}
+	container := restrictedContainer(clientScript, url, method)
 	if privileged {
-		security = map[string]any{"privileged": yes}
+		container["securityContext"] = map[string]any{"privileged": true}
 	}
 	body, _ := json.Marshal(map[string]any{
 		"apiVersion": "v1",
@@ -457,12 +599,7 @@ func clientPod(name, method, url string, privileged bool) string {
 		"metadata":   map[string]any{"name": name},
 		"spec": map[string]any{
 			"restartPolicy": "Never",
-			"containers": []any{map[string]any{
-				"name":            "client",
-				"image":           exampleAppImage,
-				"command":         []string{"python3", "-c", clientScript, url, method},
-				"securityContext": security,
-			}},
+			"containers":    []any{container},
 		},
 	})
 	return string(body)
@@ -472,27 +609,11 @@ func clientPod(name, method, url string, privileged bool) string {
 // succeeded.
 func runClientPod(t *testing.T, api apiClient, namespace, name, method, url string) (string, bool) {
 	t.Helper()
-	if code, body := api.send(t, http.MethodPost, "/api/v1/namespaces", fmt.Sprintf(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":%q}}`, namespace)); code != http.StatusCreated && code != http.StatusConflict {
-		t.Fatalf("creating namespace %s: HTTP %d %s", namespace, code, body)
-	}
+	createNamespace(t, api, namespace)
 	if code, body := api.send(t, http.MethodPost, "/api/v1/namespaces/"+namespace+"/pods", clientPod(name, method, url, false)); code != http.StatusCreated {
 		t.Fatalf("creating pod %s/%s: HTTP %d %s", namespace, name, code, body)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		var p pod
-		if code := api.get(t, "/api/v1/namespaces/"+namespace+"/pods/"+name, &p); code != http.StatusOK {
-			t.Fatalf("GET pod %s/%s: HTTP %d", namespace, name, code)
-		}
-		if p.Status.Phase == "Succeeded" || p.Status.Phase == "Failed" {
-			_, logs := api.send(t, http.MethodGet, "/api/v1/namespaces/"+namespace+"/pods/"+name+"/log", "")
-			return strings.TrimSpace(logs), p.Status.Phase == "Succeeded"
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pod %s/%s did not finish: %s", namespace, name, p.describe())
-		}
-		time.Sleep(time.Second)
-	}
+	return waitPodFinished(t, api, namespace, name, 2*time.Minute)
 }
 
 // send makes a request with a JSON body (none when empty) and returns the status and body.
