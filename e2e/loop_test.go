@@ -23,7 +23,13 @@ var loopAutoscaling = map[string]any{
 	"minReplicas":    1,
 	"maxReplicas":    4,
 	"cpuUtilization": 70,
-	"customMetrics":  map[string]any{requestRateMetric: requestRateTarget},
+	"customMetrics":  map[string]any{requestRateMetric: requestRateTarget, declaredMetric: declaredTarget},
+	// A metric of the stack's own, through the same declaration as the built-in one.
+	"metricDefinitions": map[string]any{declaredMetric: map[string]any{
+		"query": `sum by (namespace, pod) (rate(http_requests_total{$app, path="/"}[2m]))`,
+		"title": "Requests to / per second per pod",
+		"unit":  "reqps",
+	}},
 	"behavior": map[string]any{
 		"scaleDownStabilizationSeconds": 0,
 		"scaleDownPercent":              100,
@@ -37,6 +43,8 @@ var loopMonitoring = map[string]any{"alerts": map[string]any{"errorRateForMinute
 const (
 	requestRateMetric = "http_requests_per_second"
 	requestRateTarget = 2
+	declaredMetric    = "root_requests_per_second"
+	declaredTarget    = 3
 	// receiverNamespace holds the in-cluster webhook that Alertmanager delivers to.
 	receiverNamespace = "alert-receiver"
 	receiverPort      = 8080
@@ -278,6 +286,16 @@ func (h hpa) condition(kind string) string {
 	return "absent"
 }
 
+// podsMetric is the HPA's last reading of a Pods metric, empty without one.
+func (h hpa) podsMetric(name string) string {
+	for _, m := range h.Status.CurrentMetrics {
+		if m.Pods != nil && m.Pods.Metric.Name == name {
+			return m.Pods.Current.AverageValue
+		}
+	}
+	return ""
+}
+
 // cpuUtilization is the HPA's last CPU reading in percent of requests, -1 without one.
 func (h hpa) cpuUtilization() int {
 	for _, m := range h.Status.CurrentMetrics {
@@ -288,9 +306,9 @@ func (h hpa) cpuUtilization() int {
 	return -1
 }
 
-// customMetricValues reads the request-rate metric of every app pod from the custom metrics API, as
-// the HPA does.
-func customMetricValues(t *testing.T, api apiClient, namespace string) map[string]string {
+// customMetricValues reads a scaling metric of every app pod from the custom metrics API, as the HPA
+// does.
+func customMetricValues(t *testing.T, api apiClient, namespace, metric string) map[string]string {
 	t.Helper()
 	var list struct {
 		Items []struct {
@@ -300,7 +318,7 @@ func customMetricValues(t *testing.T, api apiClient, namespace string) map[strin
 			Value string `json:"value"`
 		} `json:"items"`
 	}
-	path := "/apis/custom.metrics.k8s.io/v1beta1/namespaces/" + namespace + "/pods/*/" + requestRateMetric
+	path := "/apis/custom.metrics.k8s.io/v1beta1/namespaces/" + namespace + "/pods/*/" + metric
 	if code := api.get(t, path, &list); code != http.StatusOK {
 		return nil
 	}

@@ -160,6 +160,33 @@ func TestPipeline(t *testing.T) {
 		}
 	})
 
+	t.Run("a stack the local cluster cannot complete is refused before anything starts", func(t *testing.T) {
+		// An Ingress never gets an address without an ingress controller: the provider would wait ten
+		// minutes for it.
+		stack := "config:\n  nexios:environment: dev\n  nexios:app:\n    image: " + exampleAppImage +
+			"\n    ingress:\n      enabled: true\n      host: nexios.example.com\n"
+		if err := os.WriteFile(filepath.Join(p.project, "Pulumi.ingress.yaml"), []byte(stack), 0o644); err != nil {
+			t.Fatalf("writing the stack: %v", err)
+		}
+		r := p.run(ctx, "up", "ingress")
+		if r.code != 2 || r.elapsed > time.Minute {
+			t.Fatalf("up: exit %d after %s, want 2 at once:\n%s", r.code, r.elapsed, r.stderr)
+		}
+		for _, want := range []string{"cannot be deployed to the local cluster", "nothing was changed", "app.ingress (host nexios.example.com", "pulumi config set --path 'nexios:app.ingress.enabled' false -s ingress"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+			}
+		}
+		if state, err := cluster.Status(ctx); err != nil || state != localcluster.Absent {
+			t.Errorf("cluster %s after a refused up: %v %v, want absent", pipelineCluster, state, err)
+		}
+		// The preview still runs (it waits for nothing) and names what up would refuse.
+		r = p.run(ctx, "preview", "ingress")
+		if r.code != 0 || !strings.Contains(r.stderr, "app.ingress (host nexios.example.com") {
+			t.Errorf("preview: exit %d, want 0 with the note:\n%s", r.code, r.stderr)
+		}
+	})
+
 	up := p.mustRun(ctx, "up", "dev")
 	if !strings.Contains(up.stdout, "Outputs of stack dev:") || !strings.Contains(up.stdout, "nexios-dev") {
 		t.Errorf("up does not end with the outputs:\n%s", up.stdout)

@@ -261,14 +261,18 @@ func TestRealNode(t *testing.T) {
 		// The app counts a request series only once it has served one, and the adapter discovers
 		// series every minute: a trickle of requests first, until the metric is served for the pod.
 		warmup := startLoad(t, api, "warmup", internalURL+"/", 0.5, 60)
-		for deadline := time.Now().Add(4 * time.Minute); len(customMetricValues(t, api, appNamespace)) == 0; time.Sleep(5 * time.Second) {
+		served := func() bool {
+			return len(customMetricValues(t, api, appNamespace, requestRateMetric)) > 0 && len(customMetricValues(t, api, appNamespace, declaredMetric)) > 0
+		}
+		for deadline := time.Now().Add(4 * time.Minute); !served(); time.Sleep(5 * time.Second) {
 			if time.Now().After(deadline) {
-				t.Fatalf("the custom metrics API serves no %s for the app's pods; HPA ScalingActive %s", requestRateMetric, appHPA(t, api, appNamespace).condition("ScalingActive"))
+				t.Fatalf("the custom metrics API does not serve %s and %s for the app's pods; HPA ScalingActive %s", requestRateMetric, declaredMetric, appHPA(t, api, appNamespace).condition("ScalingActive"))
 			}
 		}
 		waitPodFinished(t, api, "ingress-nginx", warmup, 2*time.Minute)
 
-		// Ten requests a second against a target of two per pod.
+		// Ten requests a second to /, against targets of two (all requests) and three (requests to /,
+		// the stack's own metric) per pod.
 		loadStart := time.Now()
 		load := startLoad(t, api, "request-load", internalURL+"/", 10, 150)
 		var scaledAfter time.Duration
@@ -278,20 +282,25 @@ func TestRealNode(t *testing.T) {
 			if h.Status.DesiredReplicas > 1 {
 				scaledAfter = time.Since(loadStart)
 			} else if time.Now().After(deadline) {
-				t.Fatalf("no scale-up within 150 s of the load: %+v, ScalingActive %s, metric %v", h.Status, h.condition("ScalingActive"), customMetricValues(t, api, appNamespace))
+				t.Fatalf("no scale-up within 150 s of the load: %+v, ScalingActive %s, metric %v", h.Status, h.condition("ScalingActive"), customMetricValues(t, api, appNamespace, requestRateMetric))
 			}
 		}
 		t.Logf("first scale-up %s after the load started (to %d replicas)", scaledAfter.Round(time.Second), h.Status.DesiredReplicas)
 		if !strings.HasPrefix(h.condition("ScalingActive"), "True") {
 			t.Errorf("HPA ScalingActive is %s", h.condition("ScalingActive"))
 		}
-		values := customMetricValues(t, api, appNamespace)
-		if len(values) == 0 {
-			t.Errorf("the custom metrics API serves no %s under load", requestRateMetric)
-		}
-		t.Logf("%s per pod under load: %v", requestRateMetric, values)
-		if samples, err := promQuery(t, tc.BinDir(), kubeconfig, requestRateMetric); err != nil || len(samples) == 0 {
-			t.Errorf("the recording rule %s has no series: %v", requestRateMetric, err)
+		for _, metric := range []string{requestRateMetric, declaredMetric} {
+			values := customMetricValues(t, api, appNamespace, metric)
+			if len(values) == 0 {
+				t.Errorf("the custom metrics API serves no %s under load", metric)
+			}
+			t.Logf("%s per pod under load: %v; the HPA read %q", metric, values, h.podsMetric(metric))
+			if h.podsMetric(metric) == "" {
+				t.Errorf("the HPA has no reading of %s: %+v", metric, h.Status.CurrentMetrics)
+			}
+			if samples, err := promQuery(t, tc.BinDir(), kubeconfig, metric); err != nil || len(samples) == 0 {
+				t.Errorf("the recording rule %s has no series: %v", metric, err)
+			}
 		}
 		if samples, err := promQuery(t, tc.BinDir(), kubeconfig, "sum(prometheus_rule_evaluation_failures_total)"); err != nil || len(samples) != 1 || samples[0].value() != 0 {
 			t.Errorf("rule evaluation failures: %v %v, want 0", samples, err)
