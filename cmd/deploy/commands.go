@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
@@ -36,6 +38,8 @@ func (d *deployer) runCommand(ctx context.Context) error {
 		return d.outputs(ctx)
 	case "render":
 		return d.render(ctx)
+	case "recover":
+		return d.recover(ctx)
 	case "cancel":
 		return d.cancel(ctx)
 	}
@@ -165,6 +169,12 @@ func (d *deployer) progress() io.Writer {
 }
 
 func (d *deployer) preview(ctx context.Context) error {
+	if d.usesLocalCluster() {
+		// A preview waits for nothing, so it runs; the up it previews would be refused.
+		if limits := localClusterLimits(d.config, d.opts.stack); len(limits) > 0 {
+			fmt.Fprintf(d.stderr, "note: %v\n", localClusterError(d.opts.stack, limits))
+		}
+	}
 	if err := d.ensureLocalCluster(ctx); err != nil {
 		return err
 	}
@@ -220,12 +230,28 @@ func (d *deployer) writeSummary(s changeSummary) error {
 }
 
 func (d *deployer) up(ctx context.Context) error {
+	if d.usesLocalCluster() {
+		if limits := localClusterLimits(d.config, d.opts.stack); len(limits) > 0 {
+			return invalid(localClusterError(d.opts.stack, limits))
+		}
+	}
+	if err := d.requireRecovered(ctx); err != nil {
+		return err
+	}
 	if err := d.ensureLocalCluster(ctx); err != nil {
 		return err
 	}
-	res, err := d.stack.Up(ctx, optup.ProgressStreams(d.stdout), optup.ErrorProgressStreams(d.stderr))
+	ch := make(chan events.EngineEvent)
+	creates := watchCreates(ch)
+	res, err := d.stack.Up(ctx, optup.EventStreams(ch), optup.ProgressStreams(d.stdout), optup.ErrorProgressStreams(d.stderr))
 	if err != nil {
-		return fmt.Errorf("update of stack %q failed: %w", d.opts.stack, err)
+		err = fmt.Errorf("update of stack %q failed: %w", d.opts.stack, err)
+		if ctx.Err() != nil {
+			// Cancelled: the creates in flight may have left objects the state knows nothing of (see
+			// cancelled.go). The state is written with a context of its own: ctx is done.
+			return errors.Join(err, d.adoptCancelledCreates(context.WithoutCancel(ctx), creates.unfinished(5*time.Second)))
+		}
+		return err
 	}
 	if d.localCluster != nil {
 		// What ran for real and what kwok only simulated is what a user must know to trust a
@@ -244,15 +270,9 @@ func (d *deployer) refresh(ctx context.Context) error {
 	if err := d.ensureLocalCluster(ctx); err != nil {
 		return err
 	}
-	ch := make(chan events.EngineEvent)
-	done := make(chan changeSummary, 1)
-	go collect(d.opts.stack, ch, done)
-	if _, err := d.stack.Refresh(ctx, optrefresh.EventStreams(ch), optrefresh.ProgressStreams(d.stdout), optrefresh.ErrorProgressStreams(d.stderr)); err != nil {
-		return fmt.Errorf("refresh of stack %q failed: %w", d.opts.stack, err)
-	}
-	summary := <-done
-	for _, line := range summary.lines() {
-		fmt.Fprintln(d.stdout, line)
+	summary, err := d.runRefresh(ctx)
+	if err != nil {
+		return err
 	}
 	if d.opts.expectNoChanges && summary.Changed > 0 {
 		return changesFound(summary.Changed)
@@ -260,10 +280,28 @@ func (d *deployer) refresh(ctx context.Context) error {
 	return nil
 }
 
+// runRefresh refreshes the stack, streaming progress, and prints the summary of what it found.
+func (d *deployer) runRefresh(ctx context.Context) (changeSummary, error) {
+	ch := make(chan events.EngineEvent)
+	done := make(chan changeSummary, 1)
+	go collect(d.opts.stack, ch, done)
+	if _, err := d.stack.Refresh(ctx, optrefresh.EventStreams(ch), optrefresh.ProgressStreams(d.stdout), optrefresh.ErrorProgressStreams(d.stderr)); err != nil {
+		return changeSummary{}, fmt.Errorf("refresh of stack %q failed: %w", d.opts.stack, err)
+	}
+	summary := <-done
+	for _, line := range summary.lines() {
+		fmt.Fprintln(d.stdout, line)
+	}
+	return summary, nil
+}
+
 func (d *deployer) destroy(ctx context.Context) error {
 	if d.config.Environment == stacks.Prod && d.opts.confirm != d.opts.stack {
 		return invalid(fmt.Errorf("stack %q is a prod stack: destroying it deletes the production app; "+
 			"if that is really meant, run again with --confirm %s", d.opts.stack, d.opts.stack))
+	}
+	if err := d.requireRecovered(ctx); err != nil {
+		return err
 	}
 	if err := d.ensureLocalCluster(ctx); err != nil {
 		return err
@@ -286,7 +324,7 @@ func (d *deployer) cancel(ctx context.Context) error {
 	if err := d.stack.Cancel(ctx); err != nil {
 		return fmt.Errorf("cancelling the current run of stack %q: %w", d.opts.stack, err)
 	}
-	fmt.Fprintf(d.stdout, "stack %s: lock cleared; if a run was interrupted mid-way, `deploy refresh %s` reconciles the state with the cluster\n", d.opts.stack, d.opts.stack)
+	fmt.Fprintf(d.stdout, "stack %s: lock cleared; if a run was interrupted mid-way, `deploy recover %s` resolves what it left pending and refreshes the state\n", d.opts.stack, d.opts.stack)
 	return nil
 }
 

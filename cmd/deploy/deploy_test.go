@@ -40,6 +40,12 @@ func TestParseArgs(t *testing.T) {
 				t.Errorf("got %+v", o)
 			}
 		}},
+		{args: []string{"recover", "dev", "--cluster", "local"}, check: func(t *testing.T, o options) {
+			if o.command != "recover" || o.stack != "dev" || o.cluster != "local" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"recover", "dev", "--expect-no-changes"}, wantErr: "recover does not take --expect-no-changes"},
 		{args: []string{"up"}, wantErr: "usage"},
 		{args: []string{"--diff", "dev"}, wantErr: "usage"},
 		{args: []string{"deploy", "dev"}, wantErr: `unknown command "deploy"`},
@@ -283,5 +289,13 @@ func TestPassphraseDefaultsOnlyForLocalDev(t *testing.T) {
 				t.Errorf("passphrase passed on = %q", d.env["PULUMI_CONFIG_PASSPHRASE"])
 			}
 		})
+	}
+}
+
+func TestReportNamesRecoverForAnUnreadableState(t *testing.T) {
+	var stderr bytes.Buffer
+	code := report(&stderr, options{stack: "dev"}, errors.New("exporting the state: error: failed to load checkpoint: EOF"))
+	if code != exitFailed || !strings.Contains(stderr.String(), "`deploy recover dev` repairs it") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
 }

@@ -36,7 +36,9 @@ type hint struct {
 // hints are checked in order against the engine's output.
 var hints = []hint{
 	{[]string{"the stack is currently locked", "Another update is currently in progress"},
-		"stack %[1]s is locked by another run. Wait for it; if none is running (an interrupted run left the lock), clear it with `deploy cancel %[1]s`", exitFailed},
+		"stack %[1]s is locked by another run. Wait for it; if none is running (an interrupted run left the lock), `deploy recover %[1]s` removes a dead run's lock and repairs what it left (`deploy cancel %[1]s` removes a lock recover cannot check, e.g. one on a shared backend)", exitFailed},
+	{[]string{"failed to load checkpoint"},
+		"the state of stack %[1]s cannot be read; a run killed while writing it leaves it so: `deploy recover %[1]s` repairs it", exitFailed},
 	{[]string{"incorrect passphrase", "passphrase must be set", "failed to decrypt"},
 		"the passphrase does not open stack %[1]s's secrets: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the stack's passphrase", exitInvalid},
 	{[]string{"cluster is unreachable", "connection refused", "no such host", "Unable to connect to the server", "failed to load kubeconfig", "invalid configuration: no configuration has been provided"},

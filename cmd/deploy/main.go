@@ -7,6 +7,7 @@
 //	deploy destroy STACK [--confirm STACK]
 //	deploy outputs STACK [--json] [--show-secrets]
 //	deploy render STACK --out DIR [--include-secrets]
+//	deploy recover STACK
 //	deploy cancel STACK
 //
 // Exit codes: 0 success, 1 the operation failed, 2 invalid input (usage, configuration, missing tools
@@ -32,7 +33,7 @@ const (
 	exitFailed   = 1
 	exitInvalid  = 2
 	exitChanges  = 3
-	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|cancel> STACK [flags]; deploy help for details"
+	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|recover|cancel> STACK [flags]; deploy help for details"
 )
 
 // options are every flag of every command; each command reads its own.
@@ -52,6 +53,7 @@ var commands = map[string][]string{
 	"destroy": {"confirm"},
 	"outputs": {"json", "show-secrets"},
 	"render":  {"out", "include-secrets"},
+	"recover": {},
 	"cancel":  {},
 }
 
@@ -108,9 +110,27 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 && os.Args[1] == superviseCommand {
+		os.Exit(supervise(os.Args[2:]))
+	}
+	os.Exit(run(interruptible(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// interruptible returns a context cancelled by the first SIGINT or SIGTERM: the running CLI gets one
+// interrupt, Pulumi's graceful cancel, which lets the operations in flight finish and releases the
+// lock. The signal's default action is then restored, so a second one ends deploy at once; its
+// supervisor then kills the CLI and the plugins, and `deploy recover` repairs what they left.
+func interruptible() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		fmt.Fprintf(os.Stderr, "\ndeploy: %v: cancelling; the operations in flight finish first (a second signal stops at once, then run `deploy recover`)\n", sig)
+		cancel()
+	}()
+	return ctx
 }
 
 // run executes one command and returns the process's exit code; every failure is printed once, for people.
@@ -139,7 +159,16 @@ const helpText = `deploy: the nexios program through the Pulumi Automation API.
   deploy destroy STACK [--confirm STACK]       (a prod stack needs --confirm with its name)
   deploy outputs STACK [--json] [--show-secrets]
   deploy render STACK --out DIR [--include-secrets]
-  deploy cancel STACK                          (clears a stale lock after an interrupted run)
+  deploy recover STACK                         (after an interrupted or killed run: see below)
+  deploy cancel STACK                          (removes the stack's lock without any check)
+
+recover repairs what an interrupted run left: a state file a killed write left unreadable, the lock when
+the run that holds it is dead (a file backend's lock names its process; a live run's lock is left
+alone), the operations the run left pending (an interrupted create is adopted into the state by its
+object's name, so nothing it created is orphaned), then it refreshes the state from the cluster. Until
+then up and destroy refuse to run; after it, the next up completes the interrupted one.
+A first Ctrl-C (SIGINT or SIGTERM) cancels gracefully; a second one stops at once. Either way, no
+pulumi process or provider plugin outlives deploy.
 
 Every command also takes --secrets-provider (default passphrase) and --cluster auto|local|kubeconfig.
 

@@ -65,7 +65,7 @@ func (d *deployer) render(ctx context.Context) error {
 		env[k] = v
 	}
 	env["PULUMI_BACKEND_URL"] = "file://" + filepath.ToSlash(filepath.Join(scratch, "state"))
-	pulumiCmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: d.tools.Root})
+	pulumiCmd, err := newPulumiCommand(d.tools.Root)
 	if err != nil {
 		return fmt.Errorf("using the Pulumi CLI: %w", err)
 	}

@@ -68,12 +68,18 @@ func newDeployer(ctx context.Context, opts options, stdout, stderr io.Writer) (*
 		return nil, invalid(err)
 	}
 
-	pulumiCmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: tools.Root})
+	pulumiCmd, err := newPulumiCommand(tools.Root)
 	if err != nil {
 		return nil, invalid(fmt.Errorf("using the Pulumi CLI in %s: %w; run `make tools`", tools.BinDir(), err))
 	}
 	if err := os.MkdirAll(filepath.Join(tools.Root, ".state"), 0o755); err != nil {
 		return nil, fmt.Errorf("creating the local state folder: %w", err)
+	}
+	if opts.command == "recover" {
+		// Opening the stack reads its state, which a run killed mid-write can leave unreadable.
+		if err := d.repairStateFiles(); err != nil {
+			return nil, err
+		}
 	}
 	d.stack, err = auto.UpsertStackLocalSource(ctx, opts.stack, tools.Root,
 		auto.Program(program.Run),

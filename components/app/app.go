@@ -120,11 +120,11 @@ func (b *builder) build(app *App) error {
 	if err != nil {
 		return err
 	}
-	deployment, err := b.deployment(sa, env, claims)
+	deployment, backend, err := b.deployment(sa, env, claims)
 	if err != nil {
 		return err
 	}
-	service, err := b.service()
+	service, err := b.service(backend)
 	if err != nil {
 		return err
 	}

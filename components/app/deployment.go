@@ -28,9 +28,23 @@ const (
 	hostnameSpreadMaxSkew = 1
 )
 
-func (b *builder) deployment(sa *corev1.ServiceAccount, env *environment, claims map[string]*corev1.PersistentVolumeClaim) (*appsv1.Deployment, error) {
+// deployment creates the app's Deployment and returns it with its metadata and pod template, which the
+// Service is checked against.
+func (b *builder) deployment(sa *corev1.ServiceAccount, env *environment, claims map[string]*corev1.PersistentVolumeClaim) (*appsv1.Deployment, kube.Backend, error) {
 	a := b.args
 	r := a.Rollout
+	template := &corev1.PodTemplateSpecArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Labels: kube.StringMap(b.labels()),
+			Annotations: pulumi.StringMap{
+				AnnotationChecksum:   env.checksum,
+				AnnotationScrape:     pulumi.String("true"),
+				AnnotationScrapePort: pulumi.String(fmt.Sprint(a.Metrics.Port)),
+				AnnotationScrapePath: pulumi.String(a.Metrics.Path),
+			},
+		},
+		Spec: b.podSpec(sa, env, claims),
+	}
 	spec := &appsv1.DeploymentSpecArgs{
 		Selector:                &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector())},
 		RevisionHistoryLimit:    pulumi.Int(r.RevisionHistoryLimit),
@@ -44,32 +58,22 @@ func (b *builder) deployment(sa *corev1.ServiceAccount, env *environment, claims
 				MaxSurge:       kube.IntOrString(r.MaxSurge),
 			},
 		},
-		Template: &corev1.PodTemplateSpecArgs{
-			Metadata: &metav1.ObjectMetaArgs{
-				Labels: kube.StringMap(b.labels()),
-				Annotations: pulumi.StringMap{
-					AnnotationChecksum:   env.checksum,
-					AnnotationScrape:     pulumi.String("true"),
-					AnnotationScrapePort: pulumi.String(fmt.Sprint(a.Metrics.Port)),
-					AnnotationScrapePath: pulumi.String(a.Metrics.Path),
-				},
-			},
-			Spec: b.podSpec(sa, env, claims),
-		},
+		Template: template,
 	}
 	// With an HPA, the HPA owns spec.replicas; setting it here too would make every `up` reset the
 	// scale the HPA chose (server-side apply conflicts).
 	if a.Autoscaling == nil {
 		spec.Replicas = pulumi.Int(a.Replicas)
 	}
+	meta := b.meta()
 	deployment, err := appsv1.NewDeployment(b.ctx, b.name+"-deployment", &appsv1.DeploymentArgs{
-		Metadata: b.meta(),
+		Metadata: meta,
 		Spec:     spec,
 	}, b.child, b.deps)
 	if err != nil {
-		return nil, fmt.Errorf("creating deployment: %w", err)
+		return nil, kube.Backend{}, fmt.Errorf("creating deployment: %w", err)
 	}
-	return deployment, nil
+	return deployment, kube.Backend{Namespace: meta.Namespace, Template: template}, nil
 }
 
 func (b *builder) podSpec(sa *corev1.ServiceAccount, env *environment, claims map[string]*corev1.PersistentVolumeClaim) *corev1.PodSpecArgs {

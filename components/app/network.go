@@ -15,7 +15,11 @@ import (
 // AnnotationClusterIssuer asks cert-manager to issue the ingress certificate.
 const AnnotationClusterIssuer = "cert-manager.io/cluster-issuer"
 
-func (b *builder) service() (*corev1.Service, error) {
+// service puts the Service in front of the Deployment's pods. kube.NewService proves that it selects
+// them and routes to their named ports, and then, for any type but LoadBalancer, skips the provider's
+// Service await, whose fixed 10-second settle would otherwise make up most of an `up`: the
+// Deployment's own await already returns only once its pods are Ready (see kube.NewService).
+func (b *builder) service(backend kube.Backend) (*corev1.Service, error) {
 	a := b.args
 	port := corev1.ServicePortArgs{
 		Name:       pulumi.String(portHTTP),
@@ -32,16 +36,16 @@ func (b *builder) service() (*corev1.Service, error) {
 			Name: pulumi.String(portMetrics), Port: pulumi.Int(a.Metrics.Port), TargetPort: pulumi.String(portMetrics), Protocol: pulumi.String("TCP"),
 		})
 	}
-	service, err := corev1.NewService(b.ctx, b.name+"-service", &corev1.ServiceArgs{
+	service, err := kube.NewService(b.ctx, b.name+"-service", &corev1.ServiceArgs{
 		Metadata: b.meta(),
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String(a.Service.Type),
 			Selector: kube.StringMap(b.selector()),
 			Ports:    ports,
 		},
-	}, b.child, b.deps)
+	}, backend, b.child, b.deps)
 	if err != nil {
-		return nil, fmt.Errorf("creating service: %w", err)
+		return nil, err
 	}
 	return service, nil
 }

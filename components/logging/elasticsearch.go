@@ -148,8 +148,10 @@ func (b *builder) elasticsearch(creds *credentials) (*elasticsearch, error) {
 		corev1.ServicePortArgs{Name: pulumi.String("transport"), Port: pulumi.Int(esTransportPort), TargetPort: pulumi.String("transport")},
 	}
 	// Discovery needs every node's address before any is Ready: a new cluster elects its master
-	// first, and only then does a node's health check pass.
-	headless, err := corev1.NewService(b.ctx, b.name+"-es-discovery", &corev1.ServiceArgs{
+	// first, and only then does a node's health check pass. The nodes' settings and certificate name
+	// this Service, so it exists before their pod template does: it is proved against the template
+	// below, before the StatefulSet is registered.
+	headless, err := kube.NewGoverningService(b.ctx, b.name+"-es-discovery", &corev1.ServiceArgs{
 		Metadata: b.meta(partElasticsearch),
 		Spec: &corev1.ServiceSpecArgs{
 			ClusterIP:                pulumi.String("None"),
@@ -159,18 +161,7 @@ func (b *builder) elasticsearch(creds *credentials) (*elasticsearch, error) {
 		},
 	}, b.child, b.inNamespace)
 	if err != nil {
-		return nil, fmt.Errorf("creating elasticsearch discovery service: %w", err)
-	}
-	client, err := corev1.NewService(b.ctx, b.name+"-es", &corev1.ServiceArgs{
-		Metadata: b.meta(partElasticsearch),
-		Spec: &corev1.ServiceSpecArgs{
-			Type:     pulumi.String("ClusterIP"),
-			Selector: selector,
-			Ports:    ports[:1],
-		},
-	}, b.child, b.inNamespace)
-	if err != nil {
-		return nil, fmt.Errorf("creating elasticsearch client service: %w", err)
+		return nil, fmt.Errorf("elasticsearch discovery service: %w", err)
 	}
 	headlessName := headless.Metadata.Name().Elem()
 	tls, err := b.nodeTLS(headlessName)
@@ -187,25 +178,45 @@ func (b *builder) elasticsearch(creds *credentials) (*elasticsearch, error) {
 	if err != nil {
 		return nil, err
 	}
+	template := &corev1.PodTemplateSpecArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Labels: kube.StringMap(b.labels(partElasticsearch)),
+			// The file realm is read at start (a subPath mount never sees the Secret change):
+			// a new admin password restarts the nodes, one at a time.
+			Annotations: pulumi.StringMap{AnnotationChecksum: kube.Checksum(realm.data)},
+		},
+		Spec: podSpec,
+	}
+	meta := b.esMeta()
+	backend := kube.Backend{Namespace: meta.Namespace, Template: template}
+	if err := headless.Check(backend); err != nil {
+		return nil, fmt.Errorf("elasticsearch discovery service: %w", err)
+	}
+	// Clients' Service: kube.NewService proves it against the template and skips the provider's
+	// Service await (its fixed 10-second settle); the StatefulSet's await below still waits for every
+	// node to be Ready.
+	client, err := kube.NewService(b.ctx, b.name+"-es", &corev1.ServiceArgs{
+		Metadata: b.meta(partElasticsearch),
+		Spec: &corev1.ServiceSpecArgs{
+			Type:     pulumi.String("ClusterIP"),
+			Selector: selector,
+			Ports:    ports[:1],
+		},
+	}, backend, b.child, b.inNamespace)
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch client service: %w", err)
+	}
 	sts, err := appsv1.NewStatefulSet(b.ctx, b.name+"-es", &appsv1.StatefulSetArgs{
-		Metadata: b.esMeta(),
+		Metadata: meta,
 		Spec: &appsv1.StatefulSetSpecArgs{
 			ServiceName: headlessName,
 			Replicas:    pulumi.Int(es.Replicas),
 			Selector:    &metav1.LabelSelectorArgs{MatchLabels: selector},
 			// Parallel: with OrderedReady the second node would wait for the first to be Ready, which
 			// needs an elected master, which needs the second node.
-			PodManagementPolicy: pulumi.String("Parallel"),
-			UpdateStrategy:      &appsv1.StatefulSetUpdateStrategyArgs{Type: pulumi.String("RollingUpdate")},
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{
-					Labels: kube.StringMap(b.labels(partElasticsearch)),
-					// The file realm is read at start (a subPath mount never sees the Secret change):
-					// a new admin password restarts the nodes, one at a time.
-					Annotations: pulumi.StringMap{AnnotationChecksum: kube.Checksum(realm.data)},
-				},
-				Spec: podSpec,
-			},
+			PodManagementPolicy:  pulumi.String("Parallel"),
+			UpdateStrategy:       &appsv1.StatefulSetUpdateStrategyArgs{Type: pulumi.String("RollingUpdate")},
+			Template:             template,
 			VolumeClaimTemplates: b.esVolumeClaims(),
 		},
 	}, b.child, b.inNamespace)

@@ -139,21 +139,23 @@ func (b *builder) kibana(creds *credentials, es *elasticsearch, setup *batchv1.J
 			}},
 		}}
 	}
+	template := &corev1.PodTemplateSpecArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Labels: kube.StringMap(b.labels(partKibana)),
+			// Kibana reads its password at start: a rotated one restarts it.
+			Annotations: pulumi.StringMap{AnnotationChecksum: kube.Checksum(pulumi.StringMap{
+				"kibana": pulumi.ToSecret(b.args.KibanaSystemPassword).(pulumi.StringOutput),
+			})},
+		},
+		Spec: spec,
+	}
+	meta := b.meta(partKibana)
 	_, err = appsv1.NewDeployment(b.ctx, b.name+"-kibana", &appsv1.DeploymentArgs{
-		Metadata: b.meta(partKibana),
+		Metadata: meta,
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas: pulumi.Int(k.Replicas),
 			Selector: &metav1.LabelSelectorArgs{MatchLabels: selector},
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{
-					Labels: kube.StringMap(b.labels(partKibana)),
-					// Kibana reads its password at start: a rotated one restarts it.
-					Annotations: pulumi.StringMap{AnnotationChecksum: kube.Checksum(pulumi.StringMap{
-						"kibana": pulumi.ToSecret(b.args.KibanaSystemPassword).(pulumi.StringOutput),
-					})},
-				},
-				Spec: spec,
-			},
+			Template: template,
 		},
 		// After the setup Job: until it has set kibana_system's password, Kibana cannot log in.
 	}, b.child, b.inNamespace, pulumi.DependsOn([]pulumi.Resource{setup}))
@@ -167,7 +169,10 @@ func (b *builder) kibana(creds *credentials, es *elasticsearch, setup *batchv1.J
 			return nil, err
 		}
 	}
-	service, err := corev1.NewService(b.ctx, b.name+"-kibana", &corev1.ServiceArgs{
+	// kube.NewService proves the Service against the Deployment's pod template and skips the
+	// provider's Service await (its fixed 10-second settle): the Deployment's await above already
+	// returns only once Kibana's pods are Ready.
+	service, err := kube.NewService(b.ctx, b.name+"-kibana", &corev1.ServiceArgs{
 		Metadata: b.meta(partKibana),
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String("ClusterIP"),
@@ -176,9 +181,9 @@ func (b *builder) kibana(creds *credentials, es *elasticsearch, setup *batchv1.J
 				Name: pulumi.String("http"), Port: pulumi.Int(kibanaPort), TargetPort: pulumi.String("http"),
 			}},
 		},
-	}, b.child, b.inNamespace)
+	}, kube.Backend{Namespace: meta.Namespace, Template: template}, b.child, b.inNamespace)
 	if err != nil {
-		return nil, fmt.Errorf("creating kibana service: %w", err)
+		return nil, fmt.Errorf("kibana: %w", err)
 	}
 	serviceName := service.Metadata.Name().Elem()
 	if in := k.Ingress; in != nil {

@@ -144,18 +144,19 @@ func (b *builder) adapter(prometheusURL pulumi.StringOutput) error {
 			corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
 		},
 	}
+	template := b.podTemplate(nameAdapter, sa, true, kube.Checksum(data), &corev1.PodSpecArgs{
+		Containers: corev1.ContainerArray{container},
+		Volumes: corev1.VolumeArray{
+			corev1.VolumeArgs{Name: pulumi.String("config"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: configMap.Metadata.Name()}},
+			corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(adapterTmpSize)}},
+		},
+	})
 	deployment, err := appsv1.NewDeployment(b.ctx, b.name+"-adapter", &appsv1.DeploymentArgs{
 		Metadata: b.meta(nameAdapter),
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas: pulumi.Int(a.Replicas),
 			Selector: &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(nameAdapter))},
-			Template: b.podTemplate(nameAdapter, sa, true, kube.Checksum(data), &corev1.PodSpecArgs{
-				Containers: corev1.ContainerArray{container},
-				Volumes: corev1.VolumeArray{
-					corev1.VolumeArgs{Name: pulumi.String("config"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: configMap.Metadata.Name()}},
-					corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(adapterTmpSize)}},
-				},
-			}),
+			Template: template,
 		},
 	}, b.child, b.inNamespace)
 	if err != nil {
@@ -166,7 +167,7 @@ func (b *builder) adapter(prometheusURL pulumi.StringOutput) error {
 			return err
 		}
 	}
-	service, err := b.service("adapter", nameAdapter, portHTTPS, 443)
+	service, err := b.service("adapter", nameAdapter, portHTTPS, 443, template)
 	if err != nil {
 		return err
 	}

@@ -137,7 +137,9 @@ func (b *builder) alertmanager() error {
 		return fmt.Errorf("creating alertmanager config secret: %w", err)
 	}
 
-	headless, err := corev1.NewService(b.ctx, b.name+"-alertmanager-peers", &corev1.ServiceArgs{
+	// The peers' own flags name this Service, so it exists before their pod template does: it is
+	// proved against the template below, before the StatefulSet is registered.
+	headless, err := kube.NewGoverningService(b.ctx, b.name+"-alertmanager-peers", &corev1.ServiceArgs{
 		Metadata: b.meta(nameAlertmanager),
 		Spec: &corev1.ServiceSpecArgs{
 			ClusterIP: pulumi.String("None"),
@@ -152,7 +154,7 @@ func (b *builder) alertmanager() error {
 		},
 	}, b.child, b.inNamespace)
 	if err != nil {
-		return fmt.Errorf("creating alertmanager peer service: %w", err)
+		return fmt.Errorf("alertmanager peer service: %w", err)
 	}
 	sa, err := b.serviceAccount(nameAlertmanager, false)
 	if err != nil {
@@ -188,6 +190,17 @@ func (b *builder) alertmanager() error {
 			corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String(alertmanagerDataDir)},
 		},
 	}
+	template := b.podTemplate(nameAlertmanager, sa, false, kube.Checksum(data), &corev1.PodSpecArgs{
+		Containers: corev1.ContainerArray{container},
+		Volumes: corev1.VolumeArray{
+			corev1.VolumeArgs{Name: pulumi.String("config"), Secret: &corev1.SecretVolumeSourceArgs{SecretName: secret.Metadata.Name()}},
+			// Silences and the notification log are shared by gossip; a restarted replica catches up from its peers.
+			corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(alertmanagerDataSize)}},
+		},
+	})
+	if err := headless.Check(b.backend(template)); err != nil {
+		return fmt.Errorf("alertmanager peer service: %w", err)
+	}
 	_, err = appsv1.NewStatefulSet(b.ctx, b.name+"-alertmanager", &appsv1.StatefulSetArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(stsName), Namespace: b.namespace, Labels: kube.StringMap(b.labels(nameAlertmanager))},
 		Spec: &appsv1.StatefulSetSpecArgs{
@@ -196,14 +209,7 @@ func (b *builder) alertmanager() error {
 			Selector:    &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(nameAlertmanager))},
 			// Replicas are peers, not a sequence: start them together.
 			PodManagementPolicy: pulumi.String("Parallel"),
-			Template: b.podTemplate(nameAlertmanager, sa, false, kube.Checksum(data), &corev1.PodSpecArgs{
-				Containers: corev1.ContainerArray{container},
-				Volumes: corev1.VolumeArray{
-					corev1.VolumeArgs{Name: pulumi.String("config"), Secret: &corev1.SecretVolumeSourceArgs{SecretName: secret.Metadata.Name()}},
-					// Silences and the notification log are shared by gossip; a restarted replica catches up from its peers.
-					corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(alertmanagerDataSize)}},
-				},
-			}),
+			Template:            template,
 		},
 	}, b.child, b.inNamespace,
 		// With a fixed name a replacement cannot be created beside the old StatefulSet.

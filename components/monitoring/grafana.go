@@ -238,26 +238,27 @@ func (b *builder) grafana(prometheusURL pulumi.StringOutput) (pulumi.StringOutpu
 			corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
 		},
 	}
+	template := b.podTemplate(nameGrafana, sa, false, kube.Checksum(checksummed...), &corev1.PodSpecArgs{
+		Containers: corev1.ContainerArray{container},
+		Volumes: corev1.VolumeArray{
+			corev1.VolumeArgs{Name: pulumi.String("provisioning"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: provisioningMap.Metadata.Name()}},
+			corev1.VolumeArgs{Name: pulumi.String("dashboards"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: dashboardsMap.Metadata.Name()}},
+			corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(grafanaDataSize)}},
+			corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(grafanaTmpSize)}},
+		},
+	})
 	_, err = appsv1.NewDeployment(b.ctx, b.name+"-grafana", &appsv1.DeploymentArgs{
 		Metadata: b.meta(nameGrafana),
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas: pulumi.Int(1),
 			Selector: &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(nameGrafana))},
-			Template: b.podTemplate(nameGrafana, sa, false, kube.Checksum(checksummed...), &corev1.PodSpecArgs{
-				Containers: corev1.ContainerArray{container},
-				Volumes: corev1.VolumeArray{
-					corev1.VolumeArgs{Name: pulumi.String("provisioning"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: provisioningMap.Metadata.Name()}},
-					corev1.VolumeArgs{Name: pulumi.String("dashboards"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: dashboardsMap.Metadata.Name()}},
-					corev1.VolumeArgs{Name: pulumi.String("data"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(grafanaDataSize)}},
-					corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(grafanaTmpSize)}},
-				},
-			}),
+			Template: template,
 		},
 	}, b.child, b.inNamespace)
 	if err != nil {
 		return none, none, fmt.Errorf("creating grafana: %w", err)
 	}
-	service, err := b.service("grafana", nameGrafana, portHTTP, grafanaServicePort)
+	service, err := b.service("grafana", nameGrafana, portHTTP, grafanaServicePort, template)
 	if err != nil {
 		return none, none, err
 	}

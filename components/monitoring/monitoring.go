@@ -177,8 +177,11 @@ func (b *builder) serviceURL(service *corev1.Service, port int) pulumi.StringOut
 }
 
 // service puts a ClusterIP Service named from suffix in front of a workload's named container port.
-func (b *builder) service(suffix, workload, portName string, port int) (*corev1.Service, error) {
-	service, err := corev1.NewService(b.ctx, b.name+"-"+suffix, &corev1.ServiceArgs{
+// kube.NewService proves against the workload's pod template that the Service selects its pods and
+// that the port is theirs, then skips the provider's Service await and its fixed 10-second settle:
+// the workload's own await already returns only once its pods are Ready (see kube.NewService).
+func (b *builder) service(suffix, workload, portName string, port int, template *corev1.PodTemplateSpecArgs) (*corev1.Service, error) {
+	service, err := kube.NewService(b.ctx, b.name+"-"+suffix, &corev1.ServiceArgs{
 		Metadata: b.meta(workload),
 		Spec: &corev1.ServiceSpecArgs{
 			Selector: kube.StringMap(b.selector(workload)),
@@ -186,11 +189,16 @@ func (b *builder) service(suffix, workload, portName string, port int) (*corev1.
 				Name: pulumi.String(portName), Port: pulumi.Int(port), TargetPort: pulumi.String(portName), Protocol: pulumi.String("TCP"),
 			}},
 		},
-	}, b.child, b.inNamespace)
+	}, b.backend(template), b.child, b.inNamespace)
 	if err != nil {
-		return nil, fmt.Errorf("creating %s service: %w", workload, err)
+		return nil, fmt.Errorf("%s: %w", workload, err)
 	}
 	return service, nil
+}
+
+// backend is a workload of the stack for kube.NewService's proof: every workload lives in b.namespace.
+func (b *builder) backend(template *corev1.PodTemplateSpecArgs) kube.Backend {
+	return kube.Backend{Namespace: b.namespace, Template: template}
 }
 
 // disruptionBudget keeps all but one replica of a replicated workload through voluntary disruptions.

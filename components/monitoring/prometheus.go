@@ -83,25 +83,6 @@ func (b *builder) prometheus() (*prometheusServer, error) {
 		return nil, err
 	}
 
-	service, err := b.service("prometheus", namePrometheus, portHTTP, prometheusPort)
-	if err != nil {
-		return nil, err
-	}
-	// The StatefulSet's governing Service must be headless: it gives the pod its stable DNS name
-	// (<pod>.<service>), which a ClusterIP Service does not. Clients keep the ClusterIP Service.
-	governing, err := corev1.NewService(b.ctx, b.name+"-prometheus-headless", &corev1.ServiceArgs{
-		Metadata: b.meta(namePrometheus),
-		Spec: &corev1.ServiceSpecArgs{
-			ClusterIP: pulumi.String("None"),
-			Selector:  kube.StringMap(b.selector(namePrometheus)),
-			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
-				Name: pulumi.String(portHTTP), Port: pulumi.Int(prometheusPort), TargetPort: pulumi.String(portHTTP), Protocol: pulumi.String("TCP"),
-			}},
-		},
-	}, b.child, b.inNamespace)
-	if err != nil {
-		return nil, fmt.Errorf("creating prometheus governing service: %w", err)
-	}
 	storage, err := newPrometheusStorage(p)
 	if err != nil {
 		return nil, err
@@ -117,9 +98,8 @@ func (b *builder) prometheus() (*prometheusServer, error) {
 		args = append(args, pulumi.String("--storage.tsdb.retention.size="+storage.retentionSize))
 	}
 	spec := &appsv1.StatefulSetSpecArgs{
-		Replicas:    pulumi.Int(1),
-		ServiceName: governing.Metadata.Name().Elem(),
-		Selector:    &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(namePrometheus))},
+		Replicas: pulumi.Int(1),
+		Selector: &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(namePrometheus))},
 	}
 	volumes := corev1.VolumeArray{
 		corev1.VolumeArgs{Name: pulumi.String("config"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: configMap.Metadata.Name()}},
@@ -165,12 +145,35 @@ func (b *builder) prometheus() (*prometheusServer, error) {
 			corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String(prometheusDataDir)},
 		},
 	}
-	spec.Template = b.podTemplate(namePrometheus, sa, true, kube.Checksum(configData, rulesData), &corev1.PodSpecArgs{
+	template := b.podTemplate(namePrometheus, sa, true, kube.Checksum(configData, rulesData), &corev1.PodSpecArgs{
 		Containers: corev1.ContainerArray{container},
 		Volumes:    volumes,
 		// Let Prometheus flush its head block before it is killed.
 		TerminationGracePeriodSeconds: pulumi.Int(120),
 	})
+	spec.Template = template
+	// The Services come after the pod template, which kube.NewService checks them against; the pods
+	// themselves need neither Service's name.
+	service, err := b.service("prometheus", namePrometheus, portHTTP, prometheusPort, template)
+	if err != nil {
+		return nil, err
+	}
+	// The StatefulSet's governing Service must be headless: it gives the pod its stable DNS name
+	// (<pod>.<service>), which a ClusterIP Service does not. Clients keep the ClusterIP Service.
+	governing, err := kube.NewService(b.ctx, b.name+"-prometheus-headless", &corev1.ServiceArgs{
+		Metadata: b.meta(namePrometheus),
+		Spec: &corev1.ServiceSpecArgs{
+			ClusterIP: pulumi.String("None"),
+			Selector:  kube.StringMap(b.selector(namePrometheus)),
+			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
+				Name: pulumi.String(portHTTP), Port: pulumi.Int(prometheusPort), TargetPort: pulumi.String(portHTTP), Protocol: pulumi.String("TCP"),
+			}},
+		},
+	}, b.backend(template), b.child, b.inNamespace)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus governing service: %w", err)
+	}
+	spec.ServiceName = governing.Metadata.Name().Elem()
 	_, err = appsv1.NewStatefulSet(b.ctx, b.name+"-prometheus", &appsv1.StatefulSetArgs{
 		Metadata: b.meta(namePrometheus),
 		Spec:     spec,

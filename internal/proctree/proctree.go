@@ -74,28 +74,39 @@ func All() ([]Process, error) {
 	return all, nil
 }
 
-// Descendants lists the live processes below root, each after its parent. Zombies are left out: they
-// have exited, and their children were re-parented when they did.
+// Descendants lists the live processes below root, each after its parent. Zombies are left out of the
+// list but not of the walk: the table is not read atomically, so a process may have been read with the
+// parent it had before that parent exited and it was re-parented.
 func Descendants(root int) ([]Process, error) {
 	all, err := All()
 	if err != nil {
 		return nil, err
 	}
+	return below(all, root), nil
+}
+
+// below is Descendants over a table already read.
+func below(all []Process, root int) []Process {
 	children := map[int][]Process{}
 	for _, p := range all {
-		if p.Live() {
-			children[p.PPID] = append(children[p.PPID], p)
-		}
+		children[p.PPID] = append(children[p.PPID], p)
 	}
 	var out []Process
+	seen := map[int]bool{root: true}
 	queue := []int{root}
 	for len(queue) > 0 {
 		pid := queue[0]
 		queue = queue[1:]
 		for _, child := range children[pid] {
-			out = append(out, child)
+			if seen[child.PID] {
+				continue
+			}
+			seen[child.PID] = true
+			if child.Live() {
+				out = append(out, child)
+			}
 			queue = append(queue, child.PID)
 		}
 	}
-	return out, nil
+	return out
 }

@@ -24,6 +24,25 @@ func TestParseStatTakesTheFieldsAfterTheLastParenthesis(t *testing.T) {
 	}
 }
 
+// A plugin read before its CLI exited still names the CLI, now a zombie, as its parent: it is found.
+func TestBelowWalksThroughZombies(t *testing.T) {
+	table := []Process{
+		{PID: 10, PPID: 1, State: 'S'},  // the supervisor
+		{PID: 11, PPID: 10, State: 'Z'}, // the CLI, exited
+		{PID: 12, PPID: 11, State: 'S'}, // its plugin, read before it was re-parented
+		{PID: 13, PPID: 10, State: 'S'}, // another plugin, read after
+		{PID: 14, PPID: 13, State: 'R'}, // and its child
+		{PID: 20, PPID: 1, State: 'S'},  // unrelated
+	}
+	var pids []int
+	for _, p := range below(table, 10) {
+		pids = append(pids, p.PID)
+	}
+	if len(pids) != 3 || pids[0] != 13 || pids[1] != 12 || pids[2] != 14 {
+		t.Errorf("below(10) = %v, want the live 13, 12 and 14, parents first", pids)
+	}
+}
+
 func TestDescendantsFindsAChildWithAnOddName(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")

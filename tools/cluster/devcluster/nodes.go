@@ -9,8 +9,8 @@ import (
 )
 
 // simulatedNodeDisk is each simulated node's ephemeral storage, a common
-// cloud node's boot disk.
-var simulatedNodeDisk = resource.MustParse("100Gi")
+// large node disk, room for the prod profile's 100Gi Elasticsearch emptyDirs.
+var simulatedNodeDisk = resource.MustParse("1Ti")
 
 // kwokNodeAnnotation marks the nodes kwok-controller simulates.
 const kwokNodeAnnotation = "kwok.x-k8s.io/node"

@@ -121,7 +121,7 @@ func TestNodeShape(t *testing.T) {
 		"cpu":         "4",
 		"memory":      "16Gi",
 		"pods":        "110",
-		"disk":        "100Gi",
+		"disk":        "1Ti",
 		"capacityCPU": "4",
 	}
 	for key, got := range checks {

@@ -1,0 +1,581 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// recover repairs what an interrupted run left behind (a killed deploy, a CI job that timed out, a
+// machine that rebooted mid-update), so that the next up converges and nothing in the cluster escapes
+// the state:
+//
+//  0. before the stack is opened (newDeployer), its state files, which a run killed mid-write can
+//     leave unreadable (see repairStateSidecars);
+//  1. the stack's lock, removed only when the run holding it is dead (see clearDeadLocks);
+//  2. the operations the run left pending in the state: an interrupted create may or may not have
+//     reached the cluster, and the engine will neither track nor delete what it did create. Each
+//     pending create of a Kubernetes object is adopted into the state under its object's ID, the rest
+//     are dropped (see resolvePending);
+//  3. a refresh, which reads every resource back: an adopted object the create never made leaves the
+//     state (the next up creates it), one it made is tracked with its live state.
+//
+// Everything that can fail before the state is edited (the cluster, a live lock) is checked first, so
+// the edit is never left without the refresh that completes it.
+func (d *deployer) recover(ctx context.Context) error {
+	if err := d.ensureLocalCluster(ctx); err != nil {
+		return err
+	}
+	if err := d.clearDeadLocks(); err != nil {
+		return err
+	}
+	state, err := d.stack.Export(ctx)
+	if err != nil {
+		return fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
+	}
+	if _, unread, err := leftovers(state.Deployment); err == nil && unread > 0 {
+		fmt.Fprintf(d.stdout, "adopted objects not yet read back from the cluster (a cancelled up's): %d\n", unread)
+	}
+	edited, resolutions, err := resolvePending(state.Deployment)
+	if err != nil {
+		return fmt.Errorf("stack %q: %w", d.opts.stack, err)
+	}
+	if len(resolutions) == 0 {
+		fmt.Fprintf(d.stdout, "pending operations: none\n")
+	} else {
+		state.Deployment = edited
+		if err := d.stack.Import(ctx, state); err != nil {
+			return fmt.Errorf("importing the repaired state of stack %q: %w", d.opts.stack, err)
+		}
+		fmt.Fprintf(d.stdout, "pending operations: %d resolved\n", len(resolutions))
+		for _, r := range resolutions {
+			fmt.Fprintf(d.stdout, "  %s\n", r)
+		}
+	}
+	fmt.Fprintf(d.stdout, "refreshing stack %s from the cluster\n", d.opts.stack)
+	if _, err := d.runRefresh(ctx); err != nil {
+		return fmt.Errorf("%w; the state is repaired but not yet refreshed: run `deploy recover %s` again", err, d.opts.stack)
+	}
+	fmt.Fprintf(d.stdout, "stack %s recovered: state and cluster agree; `deploy up %s` completes the interrupted update\n", d.opts.stack, d.opts.stack)
+	return nil
+}
+
+// requireRecovered refuses to run over what an interrupted run left: an up would orphan the objects
+// of pending creates (it makes new ones, under new names), and neither up nor destroy can act on an
+// adopted object that was not read back from the cluster.
+func (d *deployer) requireRecovered(ctx context.Context) error {
+	state, err := d.stack.Export(ctx)
+	if err != nil {
+		return fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
+	}
+	pending, unread, err := leftovers(state.Deployment)
+	if err != nil {
+		return fmt.Errorf("stack %q: %w", d.opts.stack, err)
+	}
+	if pending+unread > 0 {
+		return fmt.Errorf("stack %q holds what an interrupted run left (%d pending operation(s), %d adopted object(s) not yet read "+
+			"back from the cluster), which %s would leave orphaned or fail on: run `deploy recover %s` first",
+			d.opts.stack, pending, unread, d.opts.command, d.opts.stack)
+	}
+	return nil
+}
+
+// leftovers counts, in an exported deployment, the pending operations and the resources adopted by
+// recover or a cancelled up that no refresh has read back yet.
+func leftovers(deployment json.RawMessage) (pending, unread int, err error) {
+	var state struct {
+		Resources []struct {
+			InitErrors []string `json:"initErrors"`
+		} `json:"resources"`
+		PendingOperations []json.RawMessage `json:"pending_operations"`
+	}
+	if err := json.Unmarshal(deployment, &state); err != nil {
+		return 0, 0, fmt.Errorf("reading the exported state: %w", err)
+	}
+	for _, r := range state.Resources {
+		if slices.Contains(r.InitErrors, adoptedInitError) {
+			unread++
+		}
+	}
+	return len(state.PendingOperations), unread, nil
+}
+
+// repairStateFiles repairs, on a file backend, the stack's state files that a killed write left
+// unreadable (see repairStateSidecars).
+func (d *deployer) repairStateFiles() error {
+	dir, ok := fileBackendDir(d.env["PULUMI_BACKEND_URL"])
+	if !ok {
+		return nil
+	}
+	project, err := projectName(d.tools.Root)
+	if err != nil {
+		return invalid(err)
+	}
+	removed, err := repairStateSidecars(dir, project, d.opts.stack)
+	for _, path := range removed {
+		fmt.Fprintf(d.stdout, "state: removed %s, a metadata file a killed write left unreadable (the state itself is written whole)\n", path)
+	}
+	return err
+}
+
+// lock is one lock file of a file backend, as the Pulumi CLI writes it when a run starts.
+type lock struct {
+	path      string
+	PID       int       `json:"pid"`
+	Username  string    `json:"username"`
+	Hostname  string    `json:"hostname"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+func (l lock) String() string {
+	return fmt.Sprintf("pid %d, %s@%s, since %s", l.PID, l.Username, l.Hostname, l.Timestamp.Format(time.RFC3339))
+}
+
+// clearDeadLocks removes the stack's locks whose run is dead, and refuses (leaving every lock in place)
+// when one may belong to a live run. Only a file backend's locks can be read from here; a lock's pid
+// is the Pulumi CLI's, which deploy's supervisor kills when deploy dies.
+func (d *deployer) clearDeadLocks() error {
+	dir, ok := fileBackendDir(d.env["PULUMI_BACKEND_URL"])
+	if !ok {
+		fmt.Fprintf(d.stdout, "lock: not inspected (the backend is not a file backend); if recover reports the stack locked and no run "+
+			"is in progress, `deploy cancel %s` removes the lock, then run recover again\n", d.opts.stack)
+		return nil
+	}
+	project, err := projectName(d.tools.Root)
+	if err != nil {
+		return invalid(err)
+	}
+	locks, err := readLocks(dir, project, d.opts.stack)
+	if err != nil {
+		return err
+	}
+	if len(locks) == 0 {
+		fmt.Fprintln(d.stdout, "lock: none")
+		return nil
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("reading this machine's host name to check the stack's lock: %w", err)
+	}
+	dead, held := classifyLocks(locks, host, processAlive)
+	if len(held) > 0 {
+		return fmt.Errorf("stack %q is locked by a run that may still be in progress, so recover changes nothing:\n  %s\n"+
+			"wait for that run to end (when its deploy is stopped, its supervisor stops the Pulumi CLI and its plugins); "+
+			"a lock of another machine cannot be checked from here: if its run is certainly over, `deploy cancel %s` removes it; "+
+			"then run `deploy recover %s` again", d.opts.stack, strings.Join(held, "\n  "), d.opts.stack, d.opts.stack)
+	}
+	for _, l := range dead {
+		// The backend's blob library keeps each file's attributes in a sidecar, removed with it.
+		for _, path := range []string{l.path, l.path + ".attrs"} {
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("removing the dead run's lock %s: %w", path, err)
+			}
+		}
+		fmt.Fprintf(d.stdout, "lock: removed the lock of a dead run (%s)\n", l)
+	}
+	return nil
+}
+
+// classifyLocks splits locks into those of dead runs, safe to remove, and descriptions of those that
+// may be held by a live one: a lock of another host, or of a process on this one that is still a
+// Pulumi CLI (a pid reused by another program does not hold the lock).
+func classifyLocks(locks []lock, host string, alive func(pid int) (running, pulumi bool)) (dead []lock, held []string) {
+	for _, l := range locks {
+		switch {
+		case l.PID <= 0 || l.Hostname == "":
+			held = append(held, fmt.Sprintf("%s: unreadable lock (no pid or host)", l.path))
+		case l.Hostname != host:
+			held = append(held, fmt.Sprintf("%s: a run on another machine (%s)", l.path, l))
+		default:
+			if running, pulumi := alive(l.PID); running && pulumi {
+				held = append(held, fmt.Sprintf("%s: a live Pulumi CLI on this machine (%s)", l.path, l))
+				continue
+			}
+			dead = append(dead, l)
+		}
+	}
+	return dead, held
+}
+
+// fileBackendDir returns the folder of a file:// backend URL, as the Pulumi CLI reads it (a leading ~
+// is the home folder; query options are not part of the path).
+func fileBackendDir(url string) (string, bool) {
+	path, ok := strings.CutPrefix(url, "file://")
+	if !ok {
+		return "", false
+	}
+	path, _, _ = strings.Cut(path, "?")
+	if rest, ok := strings.CutPrefix(path, "~"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", false
+		}
+		path = home + rest
+	}
+	return filepath.FromSlash(path), path != ""
+}
+
+// repairStateSidecars removes the stack's state-file metadata sidecars that a killed write left
+// unreadable, and returns their paths. A file backend writes each state file whole (to a temporary
+// file, then renamed), but its metadata sidecar (NAME.attrs: content type and checksum) in place,
+// truncating it first: a run killed in between leaves it empty, and every later read of the state
+// fails with "failed to load checkpoint: EOF". The sidecar is optional, so removing it repairs the
+// stack. Only the stack's own state files are looked at, in a project-scoped or a legacy backend.
+func repairStateSidecars(backend, project, stack string) ([]string, error) {
+	root := filepath.Join(backend, ".pulumi", "stacks")
+	sidecars, err := backendFiles([]string{filepath.Join(root, project), root}, func(name string) bool {
+		return strings.HasPrefix(name, stack+".") && strings.HasSuffix(name, ".attrs")
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the stack's state files: %w", err)
+	}
+	var removed []string
+	for _, path := range sidecars {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return removed, fmt.Errorf("reading %s: %w", path, err)
+		}
+		if json.Valid(raw) {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return removed, fmt.Errorf("removing the unreadable %s: %w", path, err)
+		}
+		removed = append(removed, path)
+	}
+	return removed, nil
+}
+
+// backendFiles lists the files of dirs whose names match; a missing folder holds none.
+func backendFiles(dirs []string, match func(name string) bool) ([]string, error) {
+	var paths []string
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if !e.IsDir() && match(e.Name()) {
+				paths = append(paths, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return paths, nil
+}
+
+// projectName reads the project's name from Pulumi.yaml: file backends file locks under it.
+func projectName(root string) (string, error) {
+	raw, err := os.ReadFile(filepath.Join(root, "Pulumi.yaml"))
+	if err != nil {
+		return "", fmt.Errorf("reading the project file: %w", err)
+	}
+	var project struct {
+		Name string `yaml:"name"`
+	}
+	if err := yaml.Unmarshal(raw, &project); err != nil || project.Name == "" {
+		return "", fmt.Errorf("%s: no project name (%v)", filepath.Join(root, "Pulumi.yaml"), err)
+	}
+	return project.Name, nil
+}
+
+// readLocks reads the stack's lock files in a file backend: .pulumi/locks/organization/PROJECT/STACK
+// in a project-scoped backend, .pulumi/locks/STACK in a legacy one.
+func readLocks(backend, project, stack string) ([]lock, error) {
+	root := filepath.Join(backend, ".pulumi", "locks")
+	paths, err := backendFiles([]string{filepath.Join(root, "organization", project, stack), filepath.Join(root, stack)},
+		func(name string) bool { return strings.HasSuffix(name, ".json") })
+	if err != nil {
+		return nil, fmt.Errorf("reading the stack's locks: %w", err)
+	}
+	var locks []lock
+	for _, path := range paths {
+		l := lock{path: path}
+		raw, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // released meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading lock %s: %w", path, err)
+		}
+		// An unreadable lock keeps its zero pid and host, which classifyLocks never removes.
+		_ = json.Unmarshal(raw, &l)
+		locks = append(locks, l)
+	}
+	return locks, nil
+}
+
+// resolution says what recover did with one pending operation.
+type resolution struct {
+	op, urn, id string
+	adopted     bool
+	note        string
+}
+
+func (r resolution) String() string {
+	if r.adopted {
+		return fmt.Sprintf("%s: interrupted while %s; adopted as %s (%s)", r.urn, r.op, r.id, r.note)
+	}
+	return fmt.Sprintf("%s: interrupted while %s; dropped (%s)", r.urn, r.op, r.note)
+}
+
+// adoptedInitError marks an adopted resource until a refresh reads it back (a refresh replaces a
+// resource's initialization errors with the ones it finds, none for a healthy object). Until then up
+// and destroy refuse to run (requireRecovered): the Kubernetes provider cannot update an object it
+// knows only by name.
+const adoptedInitError = "adopted by `deploy recover` from an interrupted create; not yet read back from the cluster"
+
+// resolvePending returns the exported deployment (a stack export's "deployment") with no pending
+// operation left, and what became of each:
+//
+//   - a pending create of a Kubernetes object is adopted: it joins the resources under the object's ID
+//     (namespace/name, or name for a cluster-scoped object, from its inputs, which carry the name even
+//     when it was generated), so the refresh that follows either tracks the object or, when the create
+//     never reached the cluster, drops it from the state for the next up to create. This matches what
+//     up itself does with an object of that name (the provider's server-side apply adopts it). When the
+//     resource was being replaced, the old one is marked for deletion, as the engine would have done;
+//   - any other pending create is dropped: provider and component resources and random values exist
+//     only in the state; a resource of another provider is named so it can be checked by hand;
+//   - a pending update, delete, read or import is dropped: its resource is either still in the state,
+//     where the refresh reads it, or was never there.
+//
+// Every other field of the deployment and its resources is kept as it was. Malformed input is an
+// error, never a panic.
+func resolvePending(deployment json.RawMessage) (json.RawMessage, []resolution, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(deployment, &top); err != nil {
+		return nil, nil, fmt.Errorf("reading the exported state: %w", err)
+	}
+	if top == nil {
+		return nil, nil, errors.New("reading the exported state: it holds no deployment")
+	}
+	var ops []struct {
+		Resource json.RawMessage `json:"resource"`
+		Type     string          `json:"type"`
+	}
+	if err := unmarshalOptional(top["pending_operations"], &ops); err != nil {
+		return nil, nil, fmt.Errorf("reading the state's pending operations: %w", err)
+	}
+	if len(ops) == 0 {
+		return deployment, nil, nil
+	}
+	var resources []json.RawMessage
+	if err := unmarshalOptional(top["resources"], &resources); err != nil {
+		return nil, nil, fmt.Errorf("reading the state's resources: %w", err)
+	}
+	heads := make([]resourceHead, len(resources))
+	known := map[string]bool{}
+	for i, raw := range resources {
+		if err := json.Unmarshal(raw, &heads[i]); err != nil {
+			return nil, nil, fmt.Errorf("reading the state's resource #%d: %w", i, err)
+		}
+		known[heads[i].URN] = true
+	}
+
+	var resolutions []resolution
+	for i, op := range ops {
+		var head resourceHead
+		if err := json.Unmarshal(op.Resource, &head); err != nil || head.URN == "" {
+			return nil, nil, fmt.Errorf("reading pending operation #%d: no resource with a URN (%v)", i, err)
+		}
+		r := resolution{op: op.Type, urn: head.URN}
+		if op.Type != "creating" {
+			r.note = "its resource is read back by the refresh"
+			resolutions = append(resolutions, r)
+			continue
+		}
+		id, why := adoptableID(head, op.Resource)
+		if id == "" {
+			r.note = why
+			resolutions = append(resolutions, r)
+			continue
+		}
+		if missing := head.missingReferences(known); len(missing) > 0 {
+			r.note = fmt.Sprintf("it refers to %s, not in the state; if its object %s exists, delete it by hand", strings.Join(missing, ", "), id)
+			resolutions = append(resolutions, r)
+			continue
+		}
+		tracked, replaced := false, -1
+		for j, other := range heads {
+			switch {
+			case other.URN != head.URN || other.Delete:
+			case other.ID == id:
+				tracked = true
+			default:
+				replaced = j
+			}
+		}
+		if tracked {
+			r.note = "the state already tracks it"
+			resolutions = append(resolutions, r)
+			continue
+		}
+		adopted, err := adopt(op.Resource, id)
+		if err != nil {
+			return nil, nil, fmt.Errorf("adopting %s: %w", head.URN, err)
+		}
+		r.adopted, r.id, r.note = true, id, "the refresh reads it from the cluster"
+		if replaced >= 0 {
+			if resources[replaced], err = setField(resources[replaced], "delete", true); err != nil {
+				return nil, nil, fmt.Errorf("marking the replaced %s for deletion: %w", head.URN, err)
+			}
+			heads[replaced].Delete = true
+			r.note += "; the object it was replacing is deleted by the next up"
+		}
+		head.ID = id
+		resources = append(resources, adopted)
+		heads = append(heads, head)
+		known[head.URN] = true
+		resolutions = append(resolutions, r)
+	}
+
+	var err error
+	if top["resources"], err = json.Marshal(resources); err != nil {
+		return nil, nil, fmt.Errorf("writing the state's resources: %w", err)
+	}
+	delete(top, "pending_operations")
+	out, err := json.Marshal(top)
+	if err != nil {
+		return nil, nil, fmt.Errorf("writing the repaired state: %w", err)
+	}
+	return out, resolutions, nil
+}
+
+// resourceHead is what resolvePending reads of a resource; the rest is kept as it is.
+type resourceHead struct {
+	URN          string   `json:"urn"`
+	Custom       bool     `json:"custom"`
+	Delete       bool     `json:"delete"`
+	ID           string   `json:"id"`
+	Type         string   `json:"type"`
+	Parent       string   `json:"parent"`
+	Provider     string   `json:"provider"`
+	Dependencies []string `json:"dependencies"`
+}
+
+// adoptableID returns the provider ID of a pending create's object, or why it has none to adopt.
+func adoptableID(r resourceHead, raw json.RawMessage) (id, why string) {
+	if why := unadoptable(r.Custom, r.Type); why != "" {
+		return "", why
+	}
+	var object struct {
+		Inputs struct {
+			Metadata objectMetadata `json:"metadata"`
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal(raw, &object); err != nil {
+		return "", fmt.Sprintf("its inputs cannot be read (%v); if its object exists, delete it by hand", err)
+	}
+	return object.Inputs.Metadata.id()
+}
+
+// unadoptable says why a resource of this type has no object recover can adopt, or "" when it has.
+func unadoptable(custom bool, typ string) string {
+	pkg, _, _ := strings.Cut(typ, ":")
+	switch {
+	case !custom:
+		return "a component resource, with nothing outside the state"
+	case pkg == "pulumi":
+		return "a provider resource, with nothing outside the state"
+	case pkg == "random":
+		return "a random value, with nothing outside the state; the next up generates it"
+	case pkg != "kubernetes":
+		return fmt.Sprintf("recover cannot look %s objects up; check whether one was created and delete it by hand", pkg)
+	}
+	return ""
+}
+
+// objectMetadata is what recover reads of a Kubernetes object's metadata. The values are left
+// untyped: a secret or unknown name is an object, from which no ID can be derived.
+type objectMetadata struct {
+	Name      any `json:"name"`
+	Namespace any `json:"namespace"`
+}
+
+// id is the Kubernetes provider's ID of the object: namespace/name, or name when cluster-scoped.
+func (m objectMetadata) id() (id, why string) {
+	name, ok := m.Name.(string)
+	if !ok || name == "" {
+		return "", "its inputs hold no plain metadata.name; if its object exists, delete it by hand"
+	}
+	switch ns := m.Namespace.(type) {
+	case nil:
+		return name, ""
+	case string:
+		if ns == "" {
+			return name, ""
+		}
+		return ns + "/" + name, ""
+	default:
+		return "", "its inputs hold no plain metadata.namespace; if its object exists, delete it by hand"
+	}
+}
+
+// missingReferences lists the parent, provider and dependencies r names that known lacks: a resource
+// joins the state only after everything it refers to.
+func (r resourceHead) missingReferences(known map[string]bool) []string {
+	var missing []string
+	refs := slices.Clone(r.Dependencies)
+	if r.Parent != "" {
+		refs = append(refs, r.Parent)
+	}
+	if r.Provider != "" {
+		// A provider reference is the provider's URN, "::", and its ID.
+		if i := strings.LastIndex(r.Provider, "::"); i > 0 {
+			refs = append(refs, r.Provider[:i])
+		} else {
+			missing = append(missing, "provider "+r.Provider)
+		}
+	}
+	for _, ref := range refs {
+		if !known[ref] && !slices.Contains(missing, ref) {
+			missing = append(missing, ref)
+		}
+	}
+	return missing
+}
+
+// adopt returns a pending create's resource with its ID set and the mark the refresh clears.
+func adopt(resource json.RawMessage, id string) (json.RawMessage, error) {
+	out, err := setField(resource, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	return setField(out, "initErrors", []string{adoptedInitError})
+}
+
+// setField returns the JSON object raw with key set to value, every other field untouched.
+func setField(raw json.RawMessage, key string, value any) (json.RawMessage, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	if fields == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	v, err := json.Marshal(value)
+	if err != nil {
+		return nil, err
+	}
+	fields[key] = v
+	return json.Marshal(fields)
+}
+
+// unmarshalOptional decodes raw into v unless it is absent or null.
+func unmarshalOptional(raw json.RawMessage, v any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return json.Unmarshal(raw, v)
+}
