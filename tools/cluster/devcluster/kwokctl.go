@@ -123,6 +123,12 @@ func (o Options) kwokctlConfigYAML() ([]byte, error) {
 				{Key: "requestheader-username-headers", Value: "X-Remote-User"},
 				{Key: "requestheader-group-headers", Value: "X-Remote-Group"},
 				{Key: "requestheader-extra-headers-prefix", Value: "X-Remote-Extra-"},
+				// The API server runs on the host, which has no route to
+				// Service addresses (kube-proxy programs them inside the
+				// node's namespace only): it must proxy to an aggregated
+				// API's endpoint pods, which the host reaches through the
+				// node, or its requests leave by the default route.
+				{Key: "enable-aggregator-routing", Value: "true"},
 			},
 		}, componentPatch{
 			// kwokctl lets kwok-controller fake every node; the real node's

@@ -79,6 +79,7 @@ func TestRealNodeAPIServerFlags(t *testing.T) {
 		"service-cluster-ip-range":        serviceCIDR,
 		"kubelet-preferred-address-types": "InternalIP",
 		"requestheader-username-headers":  "X-Remote-User",
+		"enable-aggregator-routing":       "true",
 	}
 	for key, value := range want {
 		if args[key] != value {
