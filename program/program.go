@@ -163,7 +163,14 @@ func appArgs(cfg *stacks.Config, generated *secrets.Secrets, scaling []monitorin
 			Readiness: probe(c.Probes.Readiness),
 			Startup:   probe(c.Probes.Startup),
 		},
-		Rollout:          app.Rollout(c.Rollout),
+		Rollout: app.Rollout{
+			MaxSurge:                      string(c.Rollout.MaxSurge),
+			RevisionHistoryLimit:          c.Rollout.RevisionHistoryLimit,
+			MinReadySeconds:               c.Rollout.MinReadySeconds,
+			ProgressDeadlineSeconds:       c.Rollout.ProgressDeadlineSeconds,
+			PreStopSleepSeconds:           c.Rollout.PreStopSleepSeconds,
+			TerminationGracePeriodSeconds: c.Rollout.TerminationGracePeriodSeconds,
+		},
 		HighAvailability: app.HighAvailability(c.HighAvailability),
 		Service:          app.Service(c.Service),
 		LimitRange:       c.LimitRange.Enabled,
@@ -189,7 +196,7 @@ func appArgs(cfg *stacks.Config, generated *secrets.Secrets, scaling []monitorin
 		}
 	}
 	if c.Disruption.Enabled {
-		args.DisruptionBudget = &app.DisruptionBudget{MaxUnavailable: c.Disruption.MaxUnavailable}
+		args.DisruptionBudget = &app.DisruptionBudget{MaxUnavailable: string(c.Disruption.MaxUnavailable)}
 	}
 	if in := c.Ingress; in.Enabled {
 		args.Ingress = &app.Ingress{ClassName: in.ClassName, Host: in.Host, Path: in.Path, Annotations: in.Annotations}

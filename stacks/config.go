@@ -126,11 +126,11 @@ type Metrics struct {
 
 // Rollout tunes rolling updates; maxUnavailable is always 0 so a rollout never lowers capacity.
 type Rollout struct {
-	// MaxSurge is a count ("1") or a percentage ("25%").
-	MaxSurge                string `json:"maxSurge"`
-	RevisionHistoryLimit    int    `json:"revisionHistoryLimit"`
-	MinReadySeconds         int    `json:"minReadySeconds"`
-	ProgressDeadlineSeconds int    `json:"progressDeadlineSeconds"`
+	// MaxSurge is a count (1) or a percentage ("25%").
+	MaxSurge                CountOrPercent `json:"maxSurge"`
+	RevisionHistoryLimit    int            `json:"revisionHistoryLimit"`
+	MinReadySeconds         int            `json:"minReadySeconds"`
+	ProgressDeadlineSeconds int            `json:"progressDeadlineSeconds"`
 	// PreStopSleepSeconds keeps a terminating pod serving while endpoints converge.
 	PreStopSleepSeconds           int `json:"preStopSleepSeconds"`
 	TerminationGracePeriodSeconds int `json:"terminationGracePeriodSeconds"`
@@ -189,7 +189,7 @@ type ScalingBehavior struct {
 type Disruption struct {
 	Enabled bool `json:"enabled"`
 	// MaxUnavailable is a count or percentage of pods that voluntary disruptions may take down at once.
-	MaxUnavailable string `json:"maxUnavailable"`
+	MaxUnavailable CountOrPercent `json:"maxUnavailable"`
 }
 
 // HighAvailability spreads pods across nodes and zones.

@@ -150,6 +150,21 @@ func TestDecodeNamesFullPathsAndReportsEverything(t *testing.T) {
 			},
 		},
 		{
+			name: "a volume without an access mode says it is required",
+			app:  `{"image":"` + image + `","volumes":[{"name":"data","mountPath":"/data","size":"1Gi"}]}`,
+			want: []want{{"nexios:app.volumes[0].accessMode", "is required: one of ReadWriteOnce"}},
+		},
+		{
+			name: "a wrong probe period is not reported again through its timeout",
+			app:  `{"image":"` + image + `","probes":{"readiness":{"periodSeconds":-5}}}`,
+			want: []want{{"nexios:app.probes.readiness.periodSeconds", "must be at least 1, got -5"}},
+		},
+		{
+			name: "a count written as a YAML number is a count; a fraction is neither count nor percentage",
+			app:  `{"image":"` + image + `","replicas":3,"disruptionBudget":{"enabled":true,"maxUnavailable":1},"rollout":{"maxSurge":1.5}}`,
+			want: []want{{"nexios:app.rollout.maxSurge", "expected a whole number of pods such as 1 or a percentage"}},
+		},
+		{
 			name: "section that is not a mapping invents nothing below it",
 			app:  `"ghcr.io/acme/app:1"`,
 			want: []want{{"nexios:app", "must be a mapping of keys, got a plain value"}},
@@ -427,5 +442,25 @@ func expectDeep(t *testing.T, what string, got, want any) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s = %#v, want %#v", what, got, want)
+	}
+}
+
+func TestCountOrPercentTakesNumbersAndStrings(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{`1`, "1"},
+		{`"1"`, "1"},
+		{`"25%"`, "25%"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			settings := map[string]Setting{"nexios:app": {Value: `{"image":"` + image + `","rollout":{"maxSurge":` + tt.raw + `}}`}}
+			c, err := Parse("dev", settings)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if string(c.App.Rollout.MaxSurge) != tt.want {
+				t.Errorf("maxSurge %q, want %q", c.App.Rollout.MaxSurge, tt.want)
+			}
+		})
 	}
 }

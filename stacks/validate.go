@@ -82,7 +82,7 @@ func (c *Config) validateApp(ps *problems, key func(string) string) {
 	c.validateAutoscaling(ps, key)
 	c.validateMetricDefinitions(ps, key)
 	if a.Disruption.Enabled {
-		if n, ok := checkPercentOrCount(ps, key("app.disruptionBudget.maxUnavailable"), a.Disruption.MaxUnavailable); ok && n == 0 {
+		if n, ok := checkPercentOrCount(ps, key("app.disruptionBudget.maxUnavailable"), string(a.Disruption.MaxUnavailable)); ok && n == 0 {
 			ps.add(key("app.disruptionBudget.maxUnavailable"), "0 would block every node drain; use at least 1")
 		}
 	}
@@ -180,7 +180,7 @@ func checkEnvName(ps *problems, path, name string) {
 
 func (c *Config) validateRollout(ps *problems, key func(string) string) {
 	r := c.App.Rollout
-	if n, ok := checkPercentOrCount(ps, key("app.rollout.maxSurge"), r.MaxSurge); ok && n == 0 {
+	if n, ok := checkPercentOrCount(ps, key("app.rollout.maxSurge"), string(r.MaxSurge)); ok && n == 0 {
 		ps.add(key("app.rollout.maxSurge"), "must be above 0: maxUnavailable is fixed at 0, so a rollout needs room to surge")
 	}
 	if r.RevisionHistoryLimit < 1 {
@@ -346,6 +346,8 @@ func (c *Config) validateVolumes(ps *problems, key func(string) string) {
 					"(and a storage class that supports it) or run a single replica", v.AccessMode, a.maxPods())
 			}
 		case "ReadWriteMany", "ReadOnlyMany":
+		case "":
+			ps.add(path+".accessMode", "is required: one of ReadWriteOnce, ReadWriteOncePod (one pod at most), ReadWriteMany, ReadOnlyMany")
 		default:
 			ps.add(path+".accessMode", "%q is not one of ReadWriteOnce, ReadWriteOncePod, ReadWriteMany, ReadOnlyMany", v.AccessMode)
 		}
@@ -366,7 +368,7 @@ func (c *Config) validateQuota(ps *problems, key func(string) string) {
 		return
 	}
 	// A rollout runs up to maxPods plus the surge at once; the quota must admit all of them.
-	pods := c.App.maxPods() + surgePods(c.App.Rollout.MaxSurge, c.App.maxPods())
+	pods := c.App.maxPods() + surgePods(string(c.App.Rollout.MaxSurge), c.App.maxPods())
 	if q.Pods < pods {
 		ps.add(key("app.quota.pods"), "(%d) admits fewer pods than a rollout at maximum scale needs (%d)", q.Pods, pods)
 	}
@@ -546,7 +548,8 @@ func checkProbe(ps *problems, path string, p Probe) {
 	if p.PeriodSeconds < 1 {
 		ps.add(path+".periodSeconds", "must be at least 1, got %d", p.PeriodSeconds)
 	}
-	if p.TimeoutSeconds < 1 || p.TimeoutSeconds > p.PeriodSeconds {
+	// Against a period that is itself wrong, the timeout is not judged: that would report one mistake twice.
+	if p.TimeoutSeconds < 1 || (p.PeriodSeconds >= 1 && p.TimeoutSeconds > p.PeriodSeconds) {
 		ps.add(path+".timeoutSeconds", "must be between 1 and periodSeconds (%d), got %d", p.PeriodSeconds, p.TimeoutSeconds)
 	}
 	if p.FailureThreshold < 1 {
