@@ -27,7 +27,7 @@ help: ## List the targets.
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 unit: host-packages ## Unit tests: components and stacks with Pulumi mocks, no cluster needed.
-	go test -count=1 ./components/... ./stacks/... ./program/...
+	go test -count=1 ./components/... ./stacks/... ./program/... ./cmd/...
 	/usr/bin/python3 -m unittest discover -s examples/app -v
 
 lint: ## gofmt and go vet.
