@@ -309,6 +309,71 @@ func TestPipeline(t *testing.T) {
 		}
 	})
 
+	t.Run("every preview checks the policies", func(t *testing.T) {
+		// After up every resource takes a "same" step: the policies still see all of them.
+		report := filepath.Join(t.TempDir(), "policy.sarif")
+		r := p.run(ctx, "preview", "dev", "--policy-report", report)
+		if r.code != 0 {
+			t.Fatalf("preview dev: exit %d, want 0:\n%s", r.code, r.stderr)
+		}
+		var checked, errs, warnings int
+		_, line, _ := strings.Cut(r.stderr, "policies: ")
+		line = "policies: " + line
+		if _, err := fmt.Sscanf(line, "policies: 7 checked over %d resources of stack dev: %d errors, %d warnings", &checked, &errs, &warnings); err != nil || checked < 40 || errs != 0 || warnings != 0 {
+			t.Errorf("policy totals %q (%v): want the whole stack (40 resources or more) and no finding", line, err)
+		}
+		t.Log(strings.TrimSpace(strings.SplitN(line, "\n", 2)[0]))
+		if results := sarifResults(t, report); len(results) != 0 {
+			t.Errorf("the committed dev stack has findings: %+v", results)
+		}
+
+		// A new dev stack (every step a create) with two replicas and no disruption budget, on the
+		// moving latest tag: the budget is an error, exit 4, naming the resource and the fix; the tag
+		// in dev a warning.
+		stack := "config:\n  nexios:environment: dev\n  nexios:app:\n    image: ghcr.io/nexios-labs/nexios-example-app:latest\n    replicas: 2\n"
+		if err := os.WriteFile(filepath.Join(p.project, "Pulumi.policy.yaml"), []byte(stack), 0o644); err != nil {
+			t.Fatalf("writing the stack: %v", err)
+		}
+		r = p.run(ctx, "preview", "policy", "--policy-report", report)
+		if r.code != 4 {
+			t.Fatalf("preview policy: exit %d, want 4:\n%s", r.code, r.stderr)
+		}
+		for _, want := range []string{
+			"policy error [disruption-budget]: Deployment nexios-deployment: 2 replicas (spec.replicas) and no PodDisruptionBudget selects its pods in namespace nexios-policy; add one (for the app, nexios:app.disruptionBudget.enabled: true)",
+			`policy warning [image-pinned]: Deployment nexios-deployment: container app's image "ghcr.io/nexios-labs/nexios-example-app:latest" uses the moving ` + "`latest`" + ` tag`,
+			"1 error, 1 warning",
+			"deploy: stack policy breaks 1 error-severity policy",
+		} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+			}
+		}
+		// Results come by policy, in the order of the report's rules: the tag's before the budget's.
+		results := sarifResults(t, report)
+		var got []string
+		for _, res := range results {
+			got = append(got, res.RuleID+" "+res.Level+" "+res.Locations[0].LogicalLocations[0].FullyQualifiedName)
+		}
+		deployment := " urn:pulumi:policy::nexios::nexios:components:App$kubernetes:apps/v1:Deployment::nexios-deployment"
+		if want := []string{"image-pinned warning" + deployment, "disruption-budget error" + deployment}; !slices.Equal(got, want) {
+			t.Errorf("report results %q, want %q", got, want)
+		}
+
+		// Deployed as it is, each resource's preview step is a "same" one, which carries the inputs
+		// too: the tag's warning is still found, and a warning passes. (Monitoring off: the dev stack
+		// holds its namespace.)
+		stack = "config:\n  nexios:environment: dev\n  nexios:app:\n    image: ghcr.io/nexios-labs/nexios-example-app:latest\n  nexios:monitoring:\n    enabled: false\n"
+		if err := os.WriteFile(filepath.Join(p.project, "Pulumi.policy.yaml"), []byte(stack), 0o644); err != nil {
+			t.Fatalf("writing the stack: %v", err)
+		}
+		p.mustRun(ctx, "up", "policy")
+		defer p.mustRun(ctx, "destroy", "policy")
+		r = p.run(ctx, "preview", "policy", "--expect-no-changes")
+		if r.code != 0 || !strings.Contains(r.stderr, "policy warning [image-pinned]: Deployment nexios-deployment") || !strings.Contains(r.stderr, "0 errors, 1 warning") {
+			t.Errorf("preview of the deployed stack: exit %d, want 0 with the tag's warning:\n%s", r.code, r.stderr)
+		}
+	})
+
 	// A run holds the stack's lock for only a few seconds when nothing changes, less than a second
 	// command needs to start, so racing two real runs would test the scheduler. Instead a real run's
 	// lock file is kept and put back, exactly what a concurrent run (or an interrupted one) leaves.
@@ -641,4 +706,46 @@ func secretValues(doc map[string]any) map[string]string {
 		}
 	}
 	return values
+}
+
+// sarifResult is what the pipeline test reads of a SARIF result; internal/policy's tests check the
+// whole shape.
+type sarifResult struct {
+	RuleID    string `json:"ruleId"`
+	Level     string `json:"level"`
+	Locations []struct {
+		LogicalLocations []struct {
+			FullyQualifiedName string `json:"fullyQualifiedName"`
+		} `json:"logicalLocations"`
+	} `json:"locations"`
+}
+
+// sarifResults reads a SARIF 2.1.0 report of one run and returns its results.
+func sarifResults(t *testing.T, path string) []sarifResult {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading the policy report: %v", err)
+	}
+	var log struct {
+		Version string `json:"version"`
+		Runs    []struct {
+			Tool struct {
+				Driver struct {
+					Name  string            `json:"name"`
+					Rules []json.RawMessage `json:"rules"`
+				} `json:"driver"`
+			} `json:"tool"`
+			Results []sarifResult `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(raw, &log); err != nil || log.Version != "2.1.0" || len(log.Runs) != 1 || log.Runs[0].Tool.Driver.Name == "" || len(log.Runs[0].Tool.Driver.Rules) != 7 {
+		t.Fatalf("policy report (%v): want SARIF 2.1.0, one run, a named driver with 7 rules:\n%s", err, raw)
+	}
+	for _, r := range log.Runs[0].Results {
+		if len(r.Locations) == 0 || len(r.Locations[0].LogicalLocations) == 0 {
+			t.Fatalf("a result without a logical location: %s", raw)
+		}
+	}
+	return log.Runs[0].Results
 }

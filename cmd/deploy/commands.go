@@ -181,8 +181,9 @@ func (d *deployer) preview(ctx context.Context) error {
 	ch := make(chan events.EngineEvent)
 	done := make(chan changeSummary, 1)
 	go collect(d.opts.stack, ch, done)
+	policyCh, checked := policyEvents()
 	var diff bytes.Buffer
-	opts := []optpreview.Option{optpreview.EventStreams(ch), optpreview.ProgressStreams(d.progress(), &diff), optpreview.ErrorProgressStreams(d.stderr)}
+	opts := []optpreview.Option{optpreview.EventStreams(ch, policyCh), optpreview.ProgressStreams(d.progress(), &diff), optpreview.ErrorProgressStreams(d.stderr)}
 	if d.opts.diff {
 		opts = append(opts, optpreview.Diff())
 	}
@@ -194,6 +195,9 @@ func (d *deployer) preview(ctx context.Context) error {
 		summary.Diff = diff.String()
 	}
 	if err := d.writeSummary(summary); err != nil {
+		return err
+	}
+	if err := d.checkPolicies(<-checked); err != nil {
 		return err
 	}
 	if d.opts.expectNoChanges && summary.Changed > 0 {

@@ -45,6 +45,12 @@ func TestParseArgs(t *testing.T) {
 				t.Errorf("got %+v", o)
 			}
 		}},
+		{args: []string{"preview", "dev", "--policy-report", "out/policy.sarif"}, check: func(t *testing.T, o options) {
+			if o.policyReport != "out/policy.sarif" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"up", "dev", "--policy-report", "p.sarif"}, wantErr: "up does not take --policy-report"},
 		{args: []string{"recover", "dev", "--expect-no-changes"}, wantErr: "recover does not take --expect-no-changes"},
 		{args: []string{"up"}, wantErr: "usage"},
 		{args: []string{"--diff", "dev"}, wantErr: "usage"},

@@ -57,6 +57,11 @@ func report(stderr io.Writer, opts options, err error) int {
 		fmt.Fprintln(stderr, "deploy:", err)
 		return exitChanges
 	}
+	var policies policyError
+	if errors.As(err, &policies) {
+		fmt.Fprintln(stderr, "deploy:", err)
+		return exitPolicy
+	}
 	var input inputError
 	if errors.As(err, &input) {
 		fmt.Fprintln(stderr, "deploy:", err)

@@ -1,7 +1,7 @@
 // Command deploy drives the nexios program through the Pulumi Automation API for pipelines and people:
 // the same pulumi.RunFunc as main.go, against the same stack files.
 //
-//	deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH]
+//	deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH] [--policy-report FILE]
 //	deploy up STACK
 //	deploy refresh STACK [--expect-no-changes]
 //	deploy destroy STACK [--confirm STACK]
@@ -11,7 +11,8 @@
 //	deploy cancel STACK
 //
 // Exit codes: 0 success, 1 the operation failed, 2 invalid input (usage, configuration, missing tools
-// or passphrase), 3 changes found under --expect-no-changes.
+// or passphrase), 3 changes found under --expect-no-changes, 4 a preview's resources break an
+// error-severity policy (internal/policy).
 package main
 
 import (
@@ -33,6 +34,7 @@ const (
 	exitFailed   = 1
 	exitInvalid  = 2
 	exitChanges  = 3
+	exitPolicy   = 4
 	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|recover|cancel> STACK [flags]; deploy help for details"
 )
 
@@ -42,12 +44,13 @@ type options struct {
 
 	diff, expectNoChanges, json, showSecrets, includeSecrets bool
 	summaryFile, confirm, out, secretsProvider, cluster      string
+	policyReport                                             string
 }
 
 // commands lists which flags each command accepts, so a flag given to the wrong command is an error
 // rather than silently ignored.
 var commands = map[string][]string{
-	"preview": {"diff", "expect-no-changes", "json", "summary-file"},
+	"preview": {"diff", "expect-no-changes", "json", "summary-file", "policy-report"},
 	"up":      {},
 	"refresh": {"expect-no-changes"},
 	"destroy": {"confirm"},
@@ -79,6 +82,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.expectNoChanges, "expect-no-changes", false, "exit 3 when anything would change (drift checks)")
 	fs.BoolVar(&o.json, "json", false, "write machine-readable JSON to stdout")
 	fs.StringVar(&o.summaryFile, "summary-file", "", "append a Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY)")
+	fs.StringVar(&o.policyReport, "policy-report", "", "write the policy findings to this file as SARIF 2.1.0 (for code scanning)")
 	fs.StringVar(&o.confirm, "confirm", "", "the stack's name again: required to destroy a prod stack")
 	fs.BoolVar(&o.showSecrets, "show-secrets", false, "print secret outputs in plain text")
 	fs.StringVar(&o.out, "out", "", "directory to render YAML into")
@@ -153,7 +157,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 const helpText = `deploy: the nexios program through the Pulumi Automation API.
 
-  deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH]
+  deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH] [--policy-report FILE]
   deploy up STACK
   deploy refresh STACK [--expect-no-changes]
   deploy destroy STACK [--confirm STACK]       (a prod stack needs --confirm with its name)
@@ -170,6 +174,13 @@ then up and destroy refuse to run; after it, the next up completes the interrupt
 A first Ctrl-C (SIGINT or SIGTERM) cancels gracefully; a second one stops at once. Either way, no
 pulumi process or provider plugin outlives deploy.
 
+Every preview checks the resources the program registers (their resolved inputs) against the
+project's policies, in Go: container-resources, image-pinned, pod-security-restricted,
+disruption-budget, default-deny-ingress, hpa-without-replicas, prod-persistent-storage (README,
+"Policies"). Each finding prints on stderr with its severity, the resource and the fix; warnings
+pass, an error fails the preview with exit 4. --policy-report FILE also writes them as SARIF 2.1.0.
+A value the preview does not know yet is never a violation.
+
 Every command also takes --secrets-provider (default passphrase) and --cluster auto|local|kubeconfig.
 
 Environment:
@@ -181,4 +192,5 @@ Environment:
   NEXIOS_REAL_NODE            auto (default), on or off: whether a new local cluster gets a real node
                               running the containers (needs root; auto falls back to simulated nodes)
 
-Exit codes: 0 success, 1 the operation failed, 2 invalid input, 3 changes found with --expect-no-changes.`
+Exit codes: 0 success, 1 the operation failed, 2 invalid input, 3 changes found with --expect-no-changes,
+4 a preview found an error-severity policy finding (checked before --expect-no-changes: 4 wins over 3).`

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+
+	"github.com/nexios-labs/nexios-k8s/internal/props"
 )
 
 // Project is the project name the mocks run under.
@@ -162,128 +163,27 @@ func (m *Mocks) Run(stack string, cfg Config, program pulumi.RunFunc) error {
 	return pulumi.RunErr(program, pulumi.WithMocks(Project, stack, m), withConfig)
 }
 
+// Props returns the resource's inputs for reading by path.
+func (r Resource) Props() props.Map { return props.Map(r.Inputs) }
+
 // Get walks a dotted path such as "spec.template.spec.containers[0].image" through the inputs,
 // looking through secrets. The second result is false when the path does not exist.
-func (r Resource) Get(path string) (resource.PropertyValue, bool) {
-	v := resource.NewObjectProperty(r.Inputs)
-	for _, step := range splitPath(path) {
-		for v.IsSecret() {
-			v = v.SecretValue().Element
-		}
-		switch {
-		case step.index >= 0:
-			if !v.IsArray() || step.index >= len(v.ArrayValue()) {
-				return resource.PropertyValue{}, false
-			}
-			v = v.ArrayValue()[step.index]
-		case v.IsObject():
-			next, ok := v.ObjectValue()[resource.PropertyKey(step.key)]
-			if !ok {
-				return resource.PropertyValue{}, false
-			}
-			v = next
-		default:
-			return resource.PropertyValue{}, false
-		}
-	}
-	for v.IsSecret() {
-		v = v.SecretValue().Element
-	}
-	return v, !v.IsNull()
-}
+func (r Resource) Get(path string) (resource.PropertyValue, bool) { return r.Props().Get(path) }
 
 // String returns the string at path, or "" when absent.
-func (r Resource) String(path string) string {
-	v, ok := r.Get(path)
-	if !ok || !v.IsString() {
-		return ""
-	}
-	return v.StringValue()
-}
+func (r Resource) String(path string) string { return r.Props().String(path) }
 
 // Number returns the number at path, or -1 when absent, so a missing value never passes as zero.
-func (r Resource) Number(path string) float64 {
-	v, ok := r.Get(path)
-	if !ok || !v.IsNumber() {
-		return -1
-	}
-	return v.NumberValue()
-}
+func (r Resource) Number(path string) float64 { return r.Props().Number(path) }
 
 // Bool returns the boolean at path and whether it was set.
-func (r Resource) Bool(path string) (value, set bool) {
-	v, ok := r.Get(path)
-	if !ok || !v.IsBool() {
-		return false, false
-	}
-	return v.BoolValue(), true
-}
+func (r Resource) Bool(path string) (value, set bool) { return r.Props().Bool(path) }
 
 // Len returns the length of the array or object at path, or 0.
-func (r Resource) Len(path string) int {
-	v, ok := r.Get(path)
-	switch {
-	case !ok:
-		return 0
-	case v.IsArray():
-		return len(v.ArrayValue())
-	case v.IsObject():
-		return len(v.ObjectValue())
-	}
-	return 0
-}
+func (r Resource) Len(path string) int { return r.Props().Len(path) }
 
 // IsSecret reports whether the value at path, or any value on the way to it, is marked secret.
-func (r Resource) IsSecret(path string) bool {
-	v := resource.NewObjectProperty(r.Inputs)
-	for _, step := range splitPath(path) {
-		if v.IsSecret() {
-			return true
-		}
-		switch {
-		case step.index >= 0 && v.IsArray() && step.index < len(v.ArrayValue()):
-			v = v.ArrayValue()[step.index]
-		case step.index < 0 && v.IsObject():
-			v = v.ObjectValue()[resource.PropertyKey(step.key)]
-		default:
-			return false
-		}
-	}
-	return v.IsSecret() || v.ContainsSecrets()
-}
-
-type pathStep struct {
-	key   string
-	index int
-}
-
-// splitPath turns `a.b[2].c` into steps; keys containing dots are written in brackets: `labels["app.kubernetes.io/name"]`.
-func splitPath(path string) []pathStep {
-	var steps []pathStep
-	for len(path) > 0 {
-		switch {
-		case strings.HasPrefix(path, `["`):
-			end := strings.Index(path, `"]`)
-			steps = append(steps, pathStep{key: path[2:end], index: -1})
-			path = path[end+2:]
-		case path[0] == '[':
-			end := strings.IndexByte(path, ']')
-			n, _ := strconv.Atoi(path[1:end])
-			steps = append(steps, pathStep{index: n})
-			path = path[end+1:]
-		case path[0] == '.':
-			path = path[1:]
-		default:
-			end := strings.IndexAny(path, ".[")
-			if end < 0 {
-				end = len(path)
-			}
-			steps = append(steps, pathStep{key: path[:end], index: -1})
-			path = path[end:]
-		}
-	}
-	return steps
-}
+func (r Resource) IsSecret(path string) bool { return r.Props().IsSecret(path) }
 
 // Await resolves an output within a timeout, so a test fails instead of hanging when an apply never runs.
 func Await(t testing.TB, o pulumi.Output) (value any, secret bool) {

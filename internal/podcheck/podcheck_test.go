@@ -10,8 +10,8 @@ import (
 	"github.com/nexios-labs/nexios-k8s/internal/mocktest"
 )
 
-// recorder is a testing.TB that keeps the failures instead of failing, so the checks themselves can
-// be tested on specs that must fail them.
+// recorder is a testing.TB that keeps the failures instead of failing, so the assertions themselves
+// can be tested on specs that must fail them.
 type recorder struct {
 	testing.TB
 	errors []string
@@ -23,150 +23,41 @@ func (r *recorder) Errorf(format string, args ...any) {
 	r.errors = append(r.errors, fmt.Sprintf(format, args...))
 }
 
-// workload wraps a pod spec, written as plain maps, into a recorded StatefulSet.
-func workload(spec map[string]any) mocktest.Resource {
-	return mocktest.Resource{
-		Type:   "kubernetes:apps/v1:StatefulSet",
-		Name:   "w",
-		Inputs: resource.NewPropertyMapFromMap(map[string]any{"spec": map[string]any{"template": map[string]any{"spec": spec}}}),
-	}
-}
-
-func container(name, request, limit string) map[string]any {
-	resources := map[string]any{"requests": map[string]any{}, "limits": map[string]any{}}
-	if request != "" {
-		resources["requests"].(map[string]any)["ephemeral-storage"] = request
-	}
-	if limit != "" {
-		resources["limits"].(map[string]any)["ephemeral-storage"] = limit
-	}
-	return map[string]any{"name": name, "resources": resources}
-}
-
-func emptyDir(name, size, medium string) map[string]any {
-	dir := map[string]any{}
-	if size != "" {
-		dir["sizeLimit"] = size
-	}
-	if medium != "" {
-		dir["medium"] = medium
-	}
-	return map[string]any{"name": name, "emptyDir": dir}
-}
-
-func TestEphemeralStorage(t *testing.T) {
+// The assertions fail the test once per problem internal/podspec finds, naming the workload (the
+// checks themselves are tested there).
+func TestAssertionsNameTheWorkload(t *testing.T) {
+	root := map[string]any{"name": "main", "securityContext": map[string]any{"runAsUser": 0}}
+	bounded := map[string]any{"name": "main", "resources": map[string]any{
+		"requests": map[string]any{"ephemeral-storage": "64Mi"}, "limits": map[string]any{"ephemeral-storage": "128Mi"}}}
 	tests := []struct {
-		name string
-		spec map[string]any
-		want string // a substring of an expected failure; empty for none
+		name      string
+		container map[string]any
+		check     func(testing.TB, mocktest.Resource, string)
+		want      []string
 	}{
-		{"bounded", map[string]any{
-			"initContainers": []any{container("init", "64Mi", "128Mi")},
-			"containers":     []any{container("main", "128Mi", "256Mi")},
-			"volumes":        []any{emptyDir("tmp", "64Mi", ""), emptyDir("secrets", "1Mi", "Memory")},
-		}, ""},
-		{"no request", map[string]any{"containers": []any{container("main", "", "256Mi")}}, "want both"},
-		{"no limit on an init container", map[string]any{
-			"initContainers": []any{container("init", "64Mi", "")},
-			"containers":     []any{container("main", "64Mi", "128Mi")},
-		}, "container init"},
-		{"request above limit", map[string]any{"containers": []any{container("main", "256Mi", "128Mi")}}, "above its limit"},
-		{"no room for logs", map[string]any{"containers": []any{container("main", "16Mi", "32Mi")}}, "no room for its"},
-		{"unbounded emptyDir", map[string]any{
-			"containers": []any{container("main", "64Mi", "1Gi")},
-			"volumes":    []any{emptyDir("data", "", "")},
-		}, `emptyDir "data" has no sizeLimit`},
-		{"emptyDirs beyond the limits", map[string]any{
-			"containers": []any{container("main", "64Mi", "128Mi")},
-			"volumes":    []any{emptyDir("data", "200Mi", "")},
-		}, "total 128 Mi, below the 250 Mi"},
-		{"no containers", map[string]any{}, "no containers"},
+		{"restricted fails", root, Restricted, []string{"kubernetes:apps/v1:StatefulSet w is not restricted: container main runs as root"}},
+		{"ephemeral storage fails", root, EphemeralStorage, []string{`kubernetes:apps/v1:StatefulSet w: container main: ephemeral-storage request "" and limit "", want both`}},
+		{"ephemeral storage passes", bounded, EphemeralStorage, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			w := mocktest.Resource{Type: "kubernetes:apps/v1:StatefulSet", Name: "w", Inputs: resource.NewPropertyMapFromMap(map[string]any{
+				"spec": map[string]any{"template": map[string]any{"spec": map[string]any{"containers": []any{tt.container}}}},
+			})}
 			r := &recorder{TB: t}
-			EphemeralStorage(r, workload(tt.spec), TemplateSpec)
-			expectFailure(t, r.errors, tt.want)
+			tt.check(r, w, TemplateSpec)
+			for _, want := range tt.want {
+				found := false
+				for _, e := range r.errors {
+					found = found || strings.Contains(e, want)
+				}
+				if !found {
+					t.Errorf("failures %q, want one containing %q", r.errors, want)
+				}
+			}
+			if len(tt.want) == 0 && len(r.errors) > 0 {
+				t.Errorf("unexpected failures: %q", r.errors)
+			}
 		})
 	}
-}
-
-func restrictedContainer(name string) map[string]any {
-	return map[string]any{
-		"name": name,
-		"securityContext": map[string]any{
-			"allowPrivilegeEscalation": false,
-			"capabilities":             map[string]any{"drop": []any{"ALL"}},
-		},
-	}
-}
-
-func TestRestricted(t *testing.T) {
-	pod := func(change func(spec map[string]any)) map[string]any {
-		spec := map[string]any{
-			"securityContext": map[string]any{"runAsNonRoot": true, "runAsUser": 10001, "seccompProfile": map[string]any{"type": "RuntimeDefault"}},
-			"initContainers":  []any{restrictedContainer("init")},
-			"containers":      []any{restrictedContainer("main")},
-			"volumes":         []any{emptyDir("tmp", "64Mi", ""), map[string]any{"name": "config", "configMap": map[string]any{"name": "c"}}},
-		}
-		if change != nil {
-			change(spec)
-		}
-		return spec
-	}
-	securityContext := func(spec map[string]any, list string) map[string]any {
-		return spec[list].([]any)[0].(map[string]any)["securityContext"].(map[string]any)
-	}
-	tests := []struct {
-		name string
-		spec map[string]any
-		want string
-	}{
-		{"restricted", pod(nil), ""},
-		{"host path", pod(func(s map[string]any) {
-			s["volumes"] = append(s["volumes"].([]any), map[string]any{"name": "varlog", "hostPath": map[string]any{"path": "/var/log"}})
-		}), `volume "varlog" is a hostPath`},
-		{"host network", pod(func(s map[string]any) { s["hostNetwork"] = true }), "hostNetwork"},
-		{"root pod", pod(func(s map[string]any) { s["securityContext"].(map[string]any)["runAsUser"] = 0 }), "the pod runs as root"},
-		{"root container", pod(func(s map[string]any) { securityContext(s, "containers")["runAsUser"] = 0 }), "container main runs as root"},
-		{"non-root not required", pod(func(s map[string]any) { delete(s["securityContext"].(map[string]any), "runAsNonRoot") }), "may run as root"},
-		{"escalation in an init container", pod(func(s map[string]any) {
-			delete(securityContext(s, "initContainers"), "allowPrivilegeEscalation")
-		}), "container init does not forbid privilege escalation"},
-		{"privileged", pod(func(s map[string]any) { securityContext(s, "containers")["privileged"] = true }), "is privileged"},
-		{"capabilities kept", pod(func(s map[string]any) { delete(securityContext(s, "containers"), "capabilities") }), "keeps its capabilities"},
-		{"capability added", pod(func(s map[string]any) {
-			securityContext(s, "containers")["capabilities"] = map[string]any{"drop": []any{"ALL"}, "add": []any{"SYS_ADMIN"}}
-		}), "adds SYS_ADMIN"},
-		{"no seccomp", pod(func(s map[string]any) { delete(s["securityContext"].(map[string]any), "seccompProfile") }), "seccomp profile"},
-		{"host port", pod(func(s map[string]any) {
-			s["containers"].([]any)[0].(map[string]any)["ports"] = []any{map[string]any{"containerPort": 80, "hostPort": 80}}
-		}), "binds a host port"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := &recorder{TB: t}
-			Restricted(r, workload(tt.spec), TemplateSpec)
-			expectFailure(t, r.errors, tt.want)
-		})
-	}
-}
-
-// expectFailure checks that a check failed with want among its failures, or not at all when want is
-// empty. One fault may fail several checks (a container without a limit also leaves the pod's total
-// short), so the others are allowed.
-func expectFailure(t *testing.T, errors []string, want string) {
-	t.Helper()
-	if want == "" {
-		if len(errors) > 0 {
-			t.Errorf("unexpected failures: %q", errors)
-		}
-		return
-	}
-	for _, e := range errors {
-		if strings.Contains(e, want) {
-			return
-		}
-	}
-	t.Errorf("failures %q, want one containing %q", errors, want)
 }
