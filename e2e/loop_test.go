@@ -346,7 +346,17 @@ func inMonitoringPod(t *testing.T, binDir, kubeconfig, workload, url string) ([]
 // promQuery runs an instant PromQL query in the running Prometheus and returns its vector result.
 func promQuery(t *testing.T, binDir, kubeconfig, query string) ([]promSample, error) {
 	t.Helper()
-	out, err := inMonitoringPod(t, binDir, kubeconfig, "prometheus", "http://localhost:9090/api/v1/query?query="+url.QueryEscape(query))
+	return promQueryAt(t, binDir, kubeconfig, query, time.Time{})
+}
+
+// promQueryAt is promQuery evaluated at the given time (now when zero).
+func promQueryAt(t *testing.T, binDir, kubeconfig, query string, at time.Time) ([]promSample, error) {
+	t.Helper()
+	params := url.Values{"query": {query}}
+	if !at.IsZero() {
+		params.Set("time", strconv.FormatInt(at.Unix(), 10))
+	}
+	out, err := inMonitoringPod(t, binDir, kubeconfig, "prometheus", "http://localhost:9090/api/v1/query?"+params.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", query, err)
 	}

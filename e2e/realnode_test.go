@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,7 +45,7 @@ func TestRealNode(t *testing.T) {
 		t.Fatalf("kubeconfig: %v", err)
 	}
 	api := newAPIClient(t, kubeconfig)
-	stack := devStack(ctx, t, tc, kubeconfig, exampleAppImage)
+	stack := devStackWith(ctx, t, tc, devStackConfig(kubeconfig, exampleAppImage, nil, realNodeMonitoring))
 	res, err := stack.Up(ctx, optup.ProgressStreams(testLog{t}))
 	if err != nil {
 		t.Fatalf("up: %v", err)
@@ -227,8 +228,17 @@ func TestRealNode(t *testing.T) {
 	// the first thing checked.
 	t.Run("a config change reaches the running Prometheus and Alertmanager", func(t *testing.T) {
 		receiverURL := startAlertReceiver(t, api)
+		// What Prometheus holds from before the change must survive its pod's replacement: the
+		// volume claim outlives the pod, the new one replays the old one's write-ahead log.
+		prometheusBefore := prometheusPodUID(t, api)
+		beforeChange := time.Now()
+		if samples, err := promQueryAt(t, tc.BinDir(), kubeconfig, `up{job="prometheus"}`, beforeChange); err != nil || len(samples) == 0 {
+			t.Fatalf("Prometheus has no sample of its own before the change: %v", err)
+		}
 		workDir := stack.Workspace().WorkDir()
-		writeStackFile(t, workDir, devStackConfig(kubeconfig, exampleAppImage, map[string]any{"autoscaling": loopAutoscaling}, loopMonitoring))
+		monitoring := maps.Clone(realNodeMonitoring)
+		maps.Copy(monitoring, loopMonitoring)
+		writeStackFile(t, workDir, devStackConfig(kubeconfig, exampleAppImage, map[string]any{"autoscaling": loopAutoscaling}, monitoring))
 		if err := stack.SetConfigWithOptions(ctx, "nexios:monitoring.alertmanager.webhookUrl", auto.ConfigValue{Value: receiverURL, Secret: true}, &auto.ConfigOptions{Path: true}); err != nil {
 			t.Fatalf("setting the webhook URL: %v", err)
 		}
@@ -237,7 +247,8 @@ func TestRealNode(t *testing.T) {
 		}
 		// Both roll on a configuration checksum; the new pods load the new files.
 		var lastErr error
-		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Second) {
+		took := false
+		for deadline := time.Now().Add(3 * time.Minute); !took && time.Now().Before(deadline); time.Sleep(5 * time.Second) {
 			durations, err := ruleFor(t, tc.BinDir(), kubeconfig, "NexiosHighErrorRate")
 			if err != nil {
 				lastErr = err
@@ -250,11 +261,19 @@ func TestRealNode(t *testing.T) {
 			}
 			lastErr = fmt.Errorf("NexiosHighErrorRate waits %v, want 60 s for each severity; Alertmanager has a webhook: %v",
 				durations, strings.Contains(config, "webhook_configs"))
-			if durations["warning"] == 60 && durations["critical"] == 60 && strings.Contains(config, "webhook_configs") {
-				return
-			}
+			took = durations["warning"] == 60 && durations["critical"] == 60 && strings.Contains(config, "webhook_configs")
 		}
-		t.Fatalf("the running monitoring stack did not take the change: %v", lastErr)
+		if !took {
+			t.Fatalf("the running monitoring stack did not take the change: %v", lastErr)
+		}
+		if after := prometheusPodUID(t, api); after == prometheusBefore {
+			t.Fatalf("the Prometheus pod %s was not replaced by the change: nothing about its volume is proven", after)
+		}
+		samples, err := promQueryAt(t, tc.BinDir(), kubeconfig, `up{job="prometheus"}`, beforeChange)
+		if err != nil || len(samples) == 0 {
+			t.Errorf("Prometheus lost the samples from before its pod was replaced (%s on its volume claim): %v, %d series",
+				realNodeMonitoring["storageSize"], err, len(samples))
+		}
 	})
 
 	t.Run("the HPA scales on requests per second through the custom metrics API", func(t *testing.T) {
@@ -567,6 +586,22 @@ func listPods(t *testing.T, api apiClient, namespace string) []pod {
 		t.Fatalf("GET pods in %s: HTTP %d", namespace, code)
 	}
 	return list.Items
+}
+
+// realNodeMonitoring puts Prometheus' data on a volume claim, as prod sizing does, so that the
+// config change proves the data outlives the pod.
+var realNodeMonitoring = map[string]any{"storageSize": "2Gi"}
+
+// prometheusPodUID is the UID of the running Prometheus pod.
+func prometheusPodUID(t *testing.T, api apiClient) string {
+	t.Helper()
+	for _, p := range listPods(t, api, "monitoring") {
+		if p.usesImage("/prometheus:") && p.Status.Phase == "Running" {
+			return p.Metadata.UID
+		}
+	}
+	t.Fatal("no running Prometheus pod in monitoring")
+	return ""
 }
 
 func podUIDs(t *testing.T, api apiClient, namespace string) []string {

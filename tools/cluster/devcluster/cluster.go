@@ -132,7 +132,7 @@ func Up(ctx context.Context, o Options, log io.Writer) error {
 	if err := waitAPI(ctx, client); err != nil {
 		return fmt.Errorf("cluster %q: %w", o.Name, err)
 	}
-	if err := ensureStorageClass(ctx, client); err != nil {
+	if err := ensureStorageClass(ctx, client, o.provisionerName()); err != nil {
 		return fmt.Errorf("cluster %q: %w", o.Name, err)
 	}
 	if err := o.ensureNodes(ctx, client); err != nil {

@@ -287,8 +287,16 @@ func (o Options) startRealNode(ctx context.Context, client kubernetes.Interface,
 			"--enable-ipv4=true", "--enable-ipv6=false", "--health-port=0", "--metrics-port=0",
 		},
 	}
-	if !o.daemonAlive(policy.name) {
-		if err := o.startDaemon(policy); err != nil {
+	volumes := daemon{
+		name:   daemonVolumes,
+		binary: filepath.Join(bin, "nexios-cluster"),
+		args:   []string{"serve-volumes", "-name", o.Name, "-state-dir", o.StateDir, "-bin-dir", bin},
+	}
+	for _, d := range []daemon{policy, volumes} {
+		if o.daemonAlive(d.name) {
+			continue
+		}
+		if err := o.startDaemon(d); err != nil {
 			return time.Time{}, err
 		}
 	}
@@ -394,7 +402,7 @@ func (o Options) importImages(ctx context.Context, images []localImage) (int, er
 // after a node whose state folder is gone.
 func (o Options) stopRealNode(ctx context.Context) error {
 	// The kubelet first, so it does not restart containers being killed.
-	for _, name := range []string{daemonKubelet, daemonKubeRouter, daemonKubeProxy, daemonContainerd} {
+	for _, name := range []string{daemonKubelet, daemonVolumes, daemonKubeRouter, daemonKubeProxy, daemonContainerd} {
 		o.stopDaemon(name, 5*time.Second)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)

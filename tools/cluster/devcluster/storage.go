@@ -38,8 +38,10 @@ const (
 // once the scheduler has placed its pod and the scheduler's volume binding
 // runs as it does in production; kube-scheduler handles that for kwok's
 // simulated nodes like any other. Delete, so a deleted claim's directory is
-// removed by the provisioner rather than piling up in /tmp.
-func storageClass() *storagev1.StorageClass {
+// removed by the provisioner rather than piling up. The provisioner is
+// kube-controller-manager's hostPath one on simulated nodes, and the real
+// node's local volumes where containers write (volumes.go).
+func storageClass(provisioner string) *storagev1.StorageClass {
 	reclaim := corev1.PersistentVolumeReclaimDelete
 	binding := storagev1.VolumeBindingWaitForFirstConsumer
 	return &storagev1.StorageClass{
@@ -47,7 +49,7 @@ func storageClass() *storagev1.StorageClass {
 			Name:        storageClassName,
 			Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"},
 		},
-		Provisioner:       hostPathProvisioner,
+		Provisioner:       provisioner,
 		ReclaimPolicy:     &reclaim,
 		VolumeBindingMode: &binding,
 	}
@@ -55,8 +57,8 @@ func storageClass() *storagev1.StorageClass {
 
 // ensureStorageClass creates the default StorageClass unless it exists, so a
 // restarted cluster keeps the one it has.
-func ensureStorageClass(ctx context.Context, client kubernetes.Interface) error {
-	_, err := client.StorageV1().StorageClasses().Create(ctx, storageClass(), metav1.CreateOptions{})
+func ensureStorageClass(ctx context.Context, client kubernetes.Interface, provisioner string) error {
+	_, err := client.StorageV1().StorageClasses().Create(ctx, storageClass(provisioner), metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create StorageClass %s: %w", storageClassName, err)
 	}

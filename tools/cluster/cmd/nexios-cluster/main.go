@@ -53,6 +53,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return devcluster.Stop(ctx, opts, stdout)
 	case "down":
 		return devcluster.Down(ctx, opts, stdout)
+	case "serve-volumes":
+		// A daemon of the real node, started by up: not for people.
+		return devcluster.ServeVolumes(ctx, opts, stdout)
 	case "workloads":
 		return devcluster.Workloads(ctx, opts, stdout)
 	case "real-node-support":
