@@ -125,6 +125,9 @@ var (
 // keep their namespaces apart, and no stack key is needed.
 const agentsNamespaceSuffix = "-agents"
 
+// AgentsNamespace is Fluent Bit's namespace when the caller names none: the stack's, suffixed.
+func AgentsNamespace(namespace string) string { return namespace + agentsNamespaceSuffix }
+
 // defaultEphemeralDataSize bounds an ephemeral data emptyDir when the caller gives no StorageSize: an
 // unbounded one could fill the node's disk. The dev profile's volume size.
 const defaultEphemeralDataSize = "5Gi"
@@ -160,7 +163,7 @@ func (a LoggingArgs) withDefaults() LoggingArgs {
 	a.Kibana.Resources = a.Kibana.Resources.WithEphemeralStorage(kibanaEphemeralStorage)
 	a.FluentBit.Resources = a.FluentBit.Resources.WithEphemeralStorage(kube.SmallEphemeralStorage)
 	if a.FluentBit.Namespace == "" && a.Namespace != "" {
-		a.FluentBit.Namespace = a.Namespace + agentsNamespaceSuffix
+		a.FluentBit.Namespace = AgentsNamespace(a.Namespace)
 	}
 	if a.Elasticsearch.Ephemeral && a.Elasticsearch.StorageSize == "" {
 		a.Elasticsearch.StorageSize = defaultEphemeralDataSize
