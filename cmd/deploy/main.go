@@ -170,6 +170,9 @@ then up and destroy refuse to run; after it, the next up completes the interrupt
 A first Ctrl-C (SIGINT or SIGTERM) cancels gracefully; a second one stops at once. Either way, no
 pulumi process or provider plugin outlives deploy.
 
+On a cluster several stacks share, preview and up refuse (exit 2, nothing changed) a namespace or the
+custom metrics API that another stack's nexios.dev/stack label names, saying which stack key to change.
+
 Every command also takes --secrets-provider (default passphrase) and --cluster auto|local|kubeconfig.
 
 Environment:

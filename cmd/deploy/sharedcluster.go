@@ -94,13 +94,18 @@ func (d *deployer) clusterReader() (clusterReader, error) {
 	return r, nil
 }
 
-// stackIdentity is this stack's kube.LabelStack value.
-func (d *deployer) stackIdentity() (string, error) {
+// clusterAndIdentity returns the stack cluster's reader (nil when the stack renders YAML and has no
+// cluster) and this stack's kube.LabelStack value.
+func (d *deployer) clusterAndIdentity() (clusterReader, string, error) {
+	reader, err := d.clusterReader()
+	if reader == nil || err != nil {
+		return nil, "", err
+	}
 	project, err := projectName(d.tools.Root)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	return project + "." + d.opts.stack, nil
+	return reader, project + "." + d.opts.stack, nil
 }
 
 // conflict is a claimed object this stack must not take over.
@@ -113,12 +118,8 @@ type conflict struct {
 // checkSharedCluster refuses, before anything changes, a preview or an up that would take over an
 // object of another stack (see the top of this file).
 func (d *deployer) checkSharedCluster(ctx context.Context) error {
-	reader, err := d.clusterReader()
+	reader, self, err := d.clusterAndIdentity()
 	if reader == nil || err != nil {
-		return err
-	}
-	self, err := d.stackIdentity()
-	if err != nil {
 		return err
 	}
 	claims, err := program.Claims(d.config)
@@ -204,12 +205,8 @@ func namespaceSetting(cfg *stacks.Config, key string) string {
 // state that another stack's label names: an up from before the shared-cluster checks took it over,
 // and deleting it deletes the other stack's objects in it.
 func (d *deployer) checkDestroyOwnsItsObjects(ctx context.Context) error {
-	reader, err := d.clusterReader()
+	reader, self, err := d.clusterAndIdentity()
 	if reader == nil || err != nil {
-		return err
-	}
-	self, err := d.stackIdentity()
-	if err != nil {
 		return err
 	}
 	owned, err := d.stateObjects(ctx)
