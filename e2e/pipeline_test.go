@@ -118,16 +118,44 @@ func newPipeline(ctx context.Context, t *testing.T, tc toolchain.Toolchain) *pip
 	return &pipeline{t: t, bin: bin, project: project, env: env}
 }
 
-// TestPipeline drives the dev stack through the pipeline command against the local cluster, the way
-// `make up` and a CI job do.
-func TestPipeline(t *testing.T) {
+// pipelineTest starts an end-to-end test of the pipeline command: it skips under -short, requires the
+// built tools, and returns a context that leaves a minute of the test's deadline for cleanup, the
+// tools and a new pipeline.
+func pipelineTest(t *testing.T) (context.Context, toolchain.Toolchain, *pipeline) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
 	}
 	tc := requireTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
-	defer cancel()
-	p := newPipeline(ctx, t, tc)
+	t.Cleanup(cancel)
+	return ctx, tc, newPipeline(ctx, t, tc)
+}
+
+// onOwnCluster points the pipeline at a local cluster of the test's own, without a real node (one
+// machine runs one, and TestRealNode needs it), with env added to the command's environment. A
+// cluster an interrupted run left is removed first, and the cluster is removed when the test ends.
+// The command starts it when it needs it; its state lives in the scratch project, where the command
+// looks for it.
+func (p *pipeline) onOwnCluster(ctx context.Context, name string, env ...string) localcluster.Cluster {
+	p.t.Helper()
+	p.env = append(append(p.env, "NEXIOS_CLUSTER="+name, "NEXIOS_REAL_NODE=off"), env...)
+	cluster := localcluster.Cluster{Toolchain: toolchain.Toolchain{Root: p.project}, Name: name, Log: testLog{p.t}}
+	if err := cluster.Stop(ctx); err != nil {
+		p.t.Fatalf("removing a leftover cluster: %v", err)
+	}
+	p.t.Cleanup(func() {
+		if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
+			p.t.Errorf("stopping the cluster: %v", err)
+		}
+	})
+	return cluster
+}
+
+// TestPipeline drives the dev stack through the pipeline command against the local cluster, the way
+// `make up` and a CI job do.
+func TestPipeline(t *testing.T) {
+	ctx, tc, p := pipelineTest(t)
 	// The command starts the cluster from the scratch project, so its state lives there too.
 	cluster := localcluster.Cluster{Toolchain: toolchain.Toolchain{Root: p.project}, Name: pipelineCluster, Log: testLog{t}}
 	t.Cleanup(func() {

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/nexios-labs/nexios-k8s/components/kube"
-	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
 	"github.com/nexios-labs/nexios-k8s/internal/proctree"
 	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
 )
@@ -35,30 +34,13 @@ const recoverCluster = "nexios-e2e-recover"
 // pending operation, and the next up converges with nothing in the cluster that the state does not
 // track.
 func TestRecoverAfterInterruptedUp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
-	}
-	tc := requireTools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
-	defer cancel()
-	p := newPipeline(ctx, t, tc)
-	// Its own cluster, without a real node (one machine runs one, and TestRealNode needs it), and a
-	// mark every process deploy starts inherits, by which a survivor is found wherever it was
-	// re-parented.
+	ctx, tc, p := pipelineTest(t)
+	// Its own cluster, and a mark every process deploy starts inherits, by which a survivor is found
+	// wherever it was re-parented.
 	mark := fmt.Sprintf("NEXIOS_E2E_RECOVER_RUN=%d-%d", os.Getpid(), time.Now().UnixNano())
-	p.env = append(p.env, "NEXIOS_CLUSTER="+recoverCluster, "NEXIOS_REAL_NODE=off", mark)
-
+	cluster := p.onOwnCluster(ctx, recoverCluster, mark)
 	// The command would start the cluster itself; starting it first keeps its start-up out of the
-	// interrupted runs. Its state lives in the scratch project, where the command looks for it.
-	cluster := localcluster.Cluster{Toolchain: toolchain.Toolchain{Root: p.project}, Name: recoverCluster, Log: testLog{t}}
-	if err := cluster.Stop(ctx); err != nil {
-		t.Fatalf("removing a leftover cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
+	// interrupted runs.
 	if err := cluster.Start(ctx); err != nil {
 		t.Fatalf("starting cluster %s: %v", recoverCluster, err)
 	}

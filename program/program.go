@@ -60,6 +60,10 @@ func Run(ctx *pulumi.Context) error {
 
 // Deploy builds every component for a validated configuration and returns the stack exports.
 func Deploy(ctx *pulumi.Context, cfg *stacks.Config) (pulumi.Map, error) {
+	// Every object carries the stack's identity as a label, which Kubernetes must accept.
+	if err := kube.ValidateStackIdentity(ctx.Project(), ctx.Stack()); err != nil {
+		return nil, err
+	}
 	provider, err := kubernetes.NewProvider(ctx, "kubernetes", providerArgs(cfg.Target))
 	if err != nil {
 		return nil, fmt.Errorf("creating kubernetes provider: %w", err)

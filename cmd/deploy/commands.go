@@ -178,6 +178,9 @@ func (d *deployer) preview(ctx context.Context) error {
 	if err := d.ensureLocalCluster(ctx); err != nil {
 		return err
 	}
+	if err := d.checkSharedCluster(ctx); err != nil {
+		return err
+	}
 	ch := make(chan events.EngineEvent)
 	done := make(chan changeSummary, 1)
 	go collect(d.opts.stack, ch, done)
@@ -245,6 +248,9 @@ func (d *deployer) up(ctx context.Context) error {
 	if err := d.ensureLocalCluster(ctx); err != nil {
 		return err
 	}
+	if err := d.checkSharedCluster(ctx); err != nil {
+		return err
+	}
 	ch := make(chan events.EngineEvent)
 	creates := watchCreates(ch)
 	res, err := d.stack.Up(ctx, optup.EventStreams(ch), optup.ProgressStreams(d.stdout), optup.ErrorProgressStreams(d.stderr))
@@ -308,6 +314,9 @@ func (d *deployer) destroy(ctx context.Context) error {
 		return err
 	}
 	if err := d.ensureLocalCluster(ctx); err != nil {
+		return err
+	}
+	if err := d.checkDestroyOwnsItsObjects(ctx); err != nil {
 		return err
 	}
 	if _, err := d.stack.Destroy(ctx, optdestroy.ProgressStreams(d.stdout), optdestroy.ErrorProgressStreams(d.stderr)); err != nil {

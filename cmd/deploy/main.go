@@ -181,6 +181,9 @@ disruption-budget, default-deny-ingress, hpa-without-replicas, prod-persistent-s
 pass, an error fails the preview with exit 4. --policy-report FILE also writes them as SARIF 2.1.0.
 A value the preview does not know yet is never a violation.
 
+On a cluster several stacks share, preview and up refuse (exit 2, nothing changed) a namespace or the
+custom metrics API that another stack's nexios.dev/stack label names, saying which stack key to change.
+
 Every command also takes --secrets-provider (default passphrase) and --cluster auto|local|kubeconfig.
 
 Environment:

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"sort"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -24,7 +25,31 @@ const (
 	LabelHostname  = "kubernetes.io/hostname"
 	// LabelNamespaceName is set by Kubernetes on every namespace; NetworkPolicies select namespaces by it.
 	LabelNamespaceName = "kubernetes.io/metadata.name"
+	// LabelStack names the Pulumi stack that created an object, as StackIdentity: on a cluster several
+	// stacks share, it says whose an object is (cmd/deploy refuses to take over another stack's
+	// namespace or custom metrics API by it) and finds everything one stack left.
+	LabelStack = "nexios.dev/stack"
 )
+
+// StackIdentity is the value of LabelStack for the running stack: "<project>.<stack>", unique per
+// backend and short enough for a label value (ValidateStackIdentity).
+func StackIdentity(ctx *pulumi.Context) string {
+	return ctx.Project() + "." + ctx.Stack()
+}
+
+// labelValue is what Kubernetes accepts as a label value: at most 63 characters, alphanumerics, '-',
+// '_' and '.', beginning and ending with an alphanumeric.
+var labelValue = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$`)
+
+// ValidateStackIdentity reports a project and stack whose StackIdentity Kubernetes would refuse as a
+// label value, naming the fix.
+func ValidateStackIdentity(project, stack string) error {
+	if id := project + "." + stack; !labelValue.MatchString(id) {
+		return fmt.Errorf("stack %q: every object carries the label %s=%s, and a label value is at most 63 letters, digits, '-', '_' and '.': "+
+			"use a stack name of at most %d such characters", stack, LabelStack, id, max(1, 62-len(project)))
+	}
+	return nil
+}
 
 // Pod Security Admission levels.
 const (

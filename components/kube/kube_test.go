@@ -144,3 +144,29 @@ func TestSumMi(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateStackIdentity(t *testing.T) {
+	tests := []struct {
+		project, stack string
+		ok             bool
+	}{
+		{"nexios", "dev", true},
+		{"nexios", "staging-dev", true},
+		{"nexios", "team_a.prod", true},
+		{"nexios", strings.Repeat("s", 56), true},
+		{"nexios", strings.Repeat("s", 57), false},
+		{"nexios", "dev-", false},
+		{"nexios", "a/dev", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.stack, func(t *testing.T) {
+			err := ValidateStackIdentity(tt.project, tt.stack)
+			if (err == nil) != tt.ok {
+				t.Fatalf("ValidateStackIdentity(%q, %q) = %v, want ok %v", tt.project, tt.stack, err, tt.ok)
+			}
+			if err != nil && (!strings.Contains(err.Error(), LabelStack) || !strings.Contains(err.Error(), tt.stack)) {
+				t.Errorf("error %q names neither the label nor the stack", err)
+			}
+		})
+	}
+}

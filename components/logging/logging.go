@@ -146,6 +146,7 @@ func (b *builder) selector(part string) map[string]string {
 // labels is the full label set of one part's objects.
 func (b *builder) labels(part string) map[string]string {
 	l := kube.Labels(part, b.name, "logging")
+	l[kube.LabelStack] = kube.StackIdentity(b.ctx)
 	if b.args.Environment != "" {
 		l["environment"] = b.args.Environment
 	}

@@ -19,6 +19,9 @@ const (
 	customMetricsGroup   = "custom.metrics.k8s.io"
 	customMetricsVersion = "v1beta1"
 	adapterConfigKey     = "config.yaml"
+	// CustomMetricsAPIService is the APIService the adapter registers. The API server requires this
+	// exact name (<version>.<group>), so a cluster has one: one stack's adapter serves it.
+	CustomMetricsAPIService = customMetricsVersion + "." + customMetricsGroup
 )
 
 type adapterConfig struct {
@@ -173,8 +176,7 @@ func (b *builder) adapter(prometheusURL pulumi.StringOutput) error {
 	}
 	_, err = apiregistrationv1.NewAPIService(b.ctx, b.name+"-custom-metrics", &apiregistrationv1.APIServiceArgs{
 		Metadata: &metav1.ObjectMetaArgs{
-			// The API server requires this exact name: <version>.<group>.
-			Name:   pulumi.String(customMetricsVersion + "." + customMetricsGroup),
+			Name:   pulumi.String(CustomMetricsAPIService),
 			Labels: kube.StringMap(b.labels(nameAdapter)),
 		},
 		Spec: &apiregistrationv1.APIServiceSpecArgs{

@@ -94,7 +94,7 @@ type Thresholds struct {
 }
 
 // servesScalingMetrics says whether the stack deploys the adapter: only an HPA on a scaling metric reads it.
-func (a MonitoringArgs) servesScalingMetrics() bool {
+func (a MonitoringArgs) ServesScalingMetrics() bool {
 	return a.Mode == Bundled && len(a.ScalingMetrics) > 0
 }
 

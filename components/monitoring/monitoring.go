@@ -121,7 +121,7 @@ func (b *builder) buildBundled(m *Monitoring) error {
 	// Without a scaling metric nothing reads the custom metrics API, and an adapter serving no rule
 	// answers its discovery with 404: the API server would mark the APIService unavailable, and while
 	// an aggregated API is unavailable no namespace finishes deleting.
-	if b.args.servesScalingMetrics() {
+	if b.args.ServesScalingMetrics() {
 		if err := b.adapter(prom.url); err != nil {
 			return err
 		}
@@ -155,6 +155,7 @@ func (b *builder) selector(workload string) map[string]string {
 // labels is the full label set of a workload's objects.
 func (b *builder) labels(workload string) map[string]string {
 	l := kube.Labels(workload, b.name, "monitoring")
+	l[kube.LabelStack] = kube.StackIdentity(b.ctx)
 	if b.args.Environment != "" {
 		l["environment"] = b.args.Environment
 	}

@@ -55,7 +55,7 @@ func (b *builder) networkPolicies() error {
 		}))
 	}
 	prometheusClients := []networkingv1.NetworkPolicyPeerArgs{pods(nameGrafana)}
-	if b.args.servesScalingMetrics() {
+	if b.args.ServesScalingMetrics() {
 		prometheusClients = append(prometheusClients, pods(nameAdapter))
 	}
 	policies := []workloadPolicy{
@@ -71,7 +71,7 @@ func (b *builder) networkPolicies() error {
 		}},
 		{nameGrafana, grafana},
 	}
-	if b.args.servesScalingMetrics() {
+	if b.args.ServesScalingMetrics() {
 		// The API server calls the adapter from the control plane's network, which no pod or namespace
 		// selector matches: the port is open, and the adapter authenticates the API server's client certificate.
 		policies = append(policies, workloadPolicy{nameAdapter, []networkingv1.NetworkPolicyIngressRuleArgs{

@@ -48,7 +48,7 @@ func SizingOf(args MonitoringArgs) (Sizing, error) {
 		{nameKubeStateMetrics, 1, a.KubeStateMetrics},
 		{nameGrafana, 1, a.Grafana.Resources},
 	}
-	if a.servesScalingMetrics() {
+	if a.ServesScalingMetrics() {
 		workloads = append(workloads, workload{nameAdapter, a.Adapter.Replicas, a.Adapter.Resources})
 	}
 	var s Sizing

@@ -32,6 +32,7 @@ const (
 	KubeScheduler         Tool = "kube-scheduler"
 	Etcd                  Tool = "etcd"
 	NexiosCluster         Tool = "nexios-cluster"
+	Kubectl               Tool = "kubectl"
 )
 
 // PulumiTools are what a Pulumi run against the cluster needs.
