@@ -199,8 +199,9 @@ func TestPipeline(t *testing.T) {
 
 	t.Run("up says which workloads ran for real", func(t *testing.T) {
 		where := "simulated"
-		if cluster.RealNodeSupport(ctx) == nil {
-			// The default, auto, gives a new local cluster a real node wherever one can run.
+		if os.Getenv("NEXIOS_REAL_NODE") != "off" && cluster.RealNodeSupport(ctx) == nil {
+			// The default, auto, gives a new local cluster a real node wherever one can run; off (which
+			// the command reads from the same environment) gives it none.
 			where = "real"
 		}
 		var appLine string
@@ -308,6 +309,8 @@ func TestPipeline(t *testing.T) {
 			t.Errorf("summary %q (%v), want 0 changes", r.stdout, err)
 		}
 	})
+
+	t.Run("backup, a lost state and restore", func(t *testing.T) { backupAndRestore(ctx, t, tc, p) })
 
 	// A run holds the stack's lock for only a few seconds when nothing changes, less than a second
 	// command needs to start, so racing two real runs would test the scheduler. Instead a real run's
