@@ -43,10 +43,14 @@ func backupAndRestore(ctx context.Context, t *testing.T, tc toolchain.Toolchain,
 		p.mustRun(ctx, "backup", "dev", "--out", backup, "--overwrite")
 	})
 
-	t.Run("restore over a state that holds resources needs --confirm", func(t *testing.T) {
+	t.Run("restore over a state that holds resources needs --confirm, then runs", func(t *testing.T) {
 		r := p.run(ctx, "restore", "dev", "--from", backup)
 		if r.code != 2 || !strings.Contains(r.stderr, "run again with --confirm dev") {
 			t.Errorf("restore over the deployed state: exit %d, want 2 naming --confirm dev:\n%s", r.code, r.stderr)
+		}
+		p.mustRun(ctx, "restore", "dev", "--from", backup, "--confirm", "dev")
+		if r := p.run(ctx, "preview", "dev", "--expect-no-changes"); r.code != 0 {
+			t.Errorf("preview after a confirmed restore: exit %d, want 0:\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
 	})
 

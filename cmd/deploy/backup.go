@@ -37,12 +37,20 @@ func (d *deployer) backup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
 	}
-	if n, err := plaintextSecrets(state.Deployment); err != nil || n > 0 {
-		return fmt.Errorf("stack %q: the exported state holds %d secret(s) in plain text (%v); nothing was written", d.opts.stack, n, err)
+	n, err := plaintextSecrets(state.Deployment)
+	if err != nil {
+		return fmt.Errorf("stack %q: %w", d.opts.stack, err)
+	}
+	if n > 0 {
+		return fmt.Errorf("stack %q: the exported state holds %d secret(s) in plain text; nothing was written", d.opts.stack, n)
 	}
 	info, err := inspectBackup(state)
 	if err != nil {
 		return fmt.Errorf("stack %q: %w", d.opts.stack, err)
+	}
+	if info.resources == 0 {
+		// restore refuses such a file: it would only make the stack forget what it deployed.
+		return fmt.Errorf("stack %q has no resources in its state: nothing to back up (deploy it with `deploy up %s` first); nothing was written", d.opts.stack, d.opts.stack)
 	}
 	raw, err := json.MarshalIndent(state, "", "    ")
 	if err != nil {
