@@ -227,8 +227,9 @@ func TestPipeline(t *testing.T) {
 
 	t.Run("up says which workloads ran for real", func(t *testing.T) {
 		where := "simulated"
-		if cluster.RealNodeSupport(ctx) == nil && os.Getenv("NEXIOS_REAL_NODE") != "off" {
-			// The default, auto, gives a new local cluster a real node wherever one can run.
+		if os.Getenv("NEXIOS_REAL_NODE") != "off" && cluster.RealNodeSupport(ctx) == nil {
+			// The default, auto, gives a new local cluster a real node wherever one can run; off (which
+			// the command reads from the same environment) gives it none.
 			where = "real"
 		}
 		var appLine string
@@ -358,7 +359,8 @@ func TestPipeline(t *testing.T) {
 		// A new dev stack (every step a create) with two replicas and no disruption budget, on the
 		// moving latest tag: the budget is an error, exit 4, naming the resource and the fix; the tag
 		// in dev a warning.
-		stack := "config:\n  nexios:environment: dev\n  nexios:app:\n    image: ghcr.io/nexios-labs/nexios-example-app:latest\n    replicas: 2\n"
+		// (Monitoring off: the dev stack holds its namespace.)
+		stack := "config:\n  nexios:environment: dev\n  nexios:app:\n    image: ghcr.io/nexios-labs/nexios-example-app:latest\n    replicas: 2\n  nexios:monitoring:\n    enabled: false\n"
 		if err := os.WriteFile(filepath.Join(p.project, "Pulumi.policy.yaml"), []byte(stack), 0o644); err != nil {
 			t.Fatalf("writing the stack: %v", err)
 		}
@@ -401,6 +403,8 @@ func TestPipeline(t *testing.T) {
 			t.Errorf("preview of the deployed stack: exit %d, want 0 with the tag's warning:\n%s", r.code, r.stderr)
 		}
 	})
+
+	t.Run("backup, a lost state and restore", func(t *testing.T) { backupAndRestore(ctx, t, tc, p) })
 
 	// A run holds the stack's lock for only a few seconds when nothing changes, less than a second
 	// command needs to start, so racing two real runs would test the scheduler. Instead a real run's

@@ -24,9 +24,9 @@ const prodCluster = "nexios-e2e-prod"
 
 // TestProdProfile deploys the committed prod stack (Pulumi.prod.yaml, with a database URL set as a
 // secret) to a local cluster of the default size, three nodes of 4 CPU / 16Gi over three zones, and
-// checks that every workload is Ready, every volume claim of Prometheus and Elasticsearch is Bound,
-// the autoscaler and disruption budgets exist, a second up changes nothing, and destroy removes it
-// all, volumes included.
+// checks that every workload is Ready, every volume claim of Prometheus and Elasticsearch (its snapshot
+// repository's included) is Bound, the autoscaler and disruption budgets exist, a second up changes
+// nothing, and destroy removes it all, volumes included.
 //
 // Only the ingress is off: no ingress controller runs in the local cluster, so the provider would
 // wait forever for the Ingress's address. Volume claims are bound by the cluster's default
@@ -87,8 +87,9 @@ func TestProdProfile(t *testing.T) {
 	})
 
 	t.Run("every volume claim is bound", func(t *testing.T) {
-		// One claim for Prometheus, one per Elasticsearch node.
-		for key, want := range map[string]int{nexios.ExportMonitoringNamespace: 1, nexios.ExportLoggingNamespace: 3} {
+		// One claim for Prometheus, one per Elasticsearch node and the snapshot repository's shared one
+		// (ReadWriteMany, which the local cluster's hostPath provisioner binds too).
+		for key, want := range map[string]int{nexios.ExportMonitoringNamespace: 1, nexios.ExportLoggingNamespace: 4} {
 			ns := namespaces[key]
 			var claims struct {
 				Items []struct {

@@ -90,6 +90,16 @@ func loggingArgs(cfg *stacks.Config, generated *secrets.Secrets) *logging.Loggin
 			Password:  generated.GrafanaReaderPassword,
 		}
 	}
+	if s := c.Snapshots; s.Enabled {
+		args.Snapshots = &logging.Snapshots{
+			Schedule:        s.Schedule,
+			ExpireAfterDays: s.ExpireAfterDays,
+			MinCount:        s.MinCount,
+			MaxCount:        s.MaxCount,
+			StorageSize:     s.StorageSize,
+			StorageClass:    s.StorageClass,
+		}
+	}
 	if host := c.Kibana.IngressHost; host != "" {
 		args.Kibana.Ingress = &logging.Ingress{ClassName: cfg.App.Ingress.ClassName, Host: host}
 		// The same TLS policy as the app's ingress: a prod stack serves HTTPS.

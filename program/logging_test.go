@@ -91,3 +91,46 @@ func TestLoggingOnInProd(t *testing.T) {
 		t.Errorf("app namespace enforces %q", got)
 	}
 }
+
+// Snapshots follow the stack: on by default in prod, off in dev, each setting reaching the policy
+// and the shared volume claim.
+func TestLoggingSnapshotsFollowTheStack(t *testing.T) {
+	tests := []struct {
+		name, stack, logging string
+		wantSize, wantPolicy string // empty: no snapshots
+	}{
+		{name: "prod by default", stack: "prod", logging: `{}`, wantSize: "200Gi", wantPolicy: `"schedule": "0 30 1 * * ?"`},
+		{name: "prod, settings", stack: "prod", logging: `{"snapshots": {"schedule": "0 0 3 * * ?", "expireAfterDays": 90, "storageSize": "1Ti", "storageClass": "efs"}}`,
+			wantSize: "1Ti", wantPolicy: `"expire_after": "90d"`},
+		{name: "prod, off", stack: "prod", logging: `{"snapshots": {"enabled": false}}`},
+		{name: "dev with logging", stack: "dev", logging: `{"enabled": true}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := devConfig(t)
+			if tt.stack == "prod" {
+				cfg = prodConfig(t)
+			}
+			cfg.Values["nexios:logging"] = tt.logging
+			m, _, err := run(t, tt.stack, cfg)
+			if err != nil {
+				t.Fatalf("program: %v", err)
+			}
+			const claimType = "kubernetes:core/v1:PersistentVolumeClaim"
+			policy := m.Find(t, "kubernetes:core/v1:ConfigMap", "nexios-logging-setup").String(`data["snapshot-policy.json"]`)
+			if tt.wantSize == "" {
+				if m.Has(claimType, "nexios-logging-snapshots") || policy != "" {
+					t.Errorf("snapshots are set up (policy %q), want none", policy)
+				}
+				return
+			}
+			claim := m.Find(t, claimType, "nexios-logging-snapshots")
+			if got := claim.String(`spec.resources.requests["storage"]`); got != tt.wantSize {
+				t.Errorf("snapshot volume %s, want %s", got, tt.wantSize)
+			}
+			if !strings.Contains(policy, tt.wantPolicy) {
+				t.Errorf("snapshot policy lacks %s:\n%s", tt.wantPolicy, policy)
+			}
+		})
+	}
+}

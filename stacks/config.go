@@ -355,6 +355,23 @@ type Logging struct {
 	RetentionDays int           `json:"retentionDays"`
 	Elasticsearch Elasticsearch `json:"elasticsearch"`
 	Kibana        Kibana        `json:"kibana"`
+	Snapshots     Snapshots     `json:"snapshots"`
+}
+
+// Snapshots configures Elasticsearch's snapshots of the logs (snapshot lifecycle management) into a
+// shared filesystem repository on a ReadWriteMany volume claim.
+type Snapshots struct {
+	Enabled bool `json:"enabled"`
+	// Schedule is an Elasticsearch cron expression, seconds first ("0 30 1 * * ?": daily at 01:30 UTC).
+	Schedule string `json:"schedule"`
+	// ExpireAfterDays deletes older snapshots, keeping between MinCount and MaxCount of them.
+	ExpireAfterDays int `json:"expireAfterDays"`
+	MinCount        int `json:"minCount"`
+	MaxCount        int `json:"maxCount"`
+	// StorageSize is the shared volume's; StorageClass must provision ReadWriteMany volumes (empty:
+	// the cluster's default class).
+	StorageSize  string `json:"storageSize"`
+	StorageClass string `json:"storageClass"`
 }
 
 // Elasticsearch sizes the log store.

@@ -81,6 +81,13 @@ func commonDefaults(stack string) Config {
 		},
 		Logging: Logging{
 			Namespace: "logging",
+			Snapshots: Snapshots{
+				// Daily, at night in UTC; a month of daily snapshots, never fewer than a working week's.
+				Schedule:        "0 30 1 * * ?",
+				ExpireAfterDays: 30,
+				MinCount:        5,
+				MaxCount:        50,
+			},
 		},
 	}
 }
@@ -115,6 +122,8 @@ func devDefaults(stack string) Config {
 		StorageSize: "5Gi",
 	}
 	c.Logging.Kibana.Replicas = 1
+	// Off: dev logs are not worth a shared volume, and few dev clusters provision ReadWriteMany.
+	c.Logging.Snapshots.StorageSize = "10Gi"
 	return c
 }
 
@@ -159,6 +168,11 @@ func prodDefaults(stack string) Config {
 	}
 	// Two Kibanas: log search stays up while one is rescheduled.
 	c.Logging.Kibana.Replicas = 2
+	c.Logging.Snapshots.Enabled = true
+	// Room for the month of snapshots the retention keeps: snapshots are incremental, so this is about
+	// the primary data (at most half of the three 100Gi volumes, with one replica per shard) plus a
+	// month of new segments.
+	c.Logging.Snapshots.StorageSize = "200Gi"
 	return c
 }
 

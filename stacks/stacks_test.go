@@ -43,6 +43,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 			expect(t, "port", c.App.Port, 8000)
 			expect(t, "cpu target", c.App.Autoscaling.CPUUtilization, 70)
 			expect(t, "retention", c.Logging.RetentionDays, 3)
+			expect(t, "snapshots", c.Logging.Snapshots.Enabled, false)
 		}},
 		{"prod", map[string]any{"nexios:databaseUrl": "postgresql://u:p@db:5432/app"}, func(t *testing.T, c *Config) {
 			expect(t, "environment", c.Environment, Prod)
@@ -53,6 +54,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 			expect(t, "egress", c.App.NetworkPolicy.RestrictEgress, true)
 			expect(t, "database", c.Database.URL, "postgresql://u:p@db:5432/app")
 			expect(t, "retention", c.Logging.RetentionDays, 30)
+			expect(t, "snapshots", c.Logging.Snapshots, Snapshots{Enabled: true, Schedule: "0 30 1 * * ?", ExpireAfterDays: 30, MinCount: 5, MaxCount: 50, StorageSize: "200Gi"})
 		}},
 		{"team-a-prod", map[string]any{"nexios:databaseUrl": "postgresql://db/app"}, func(t *testing.T, c *Config) {
 			expect(t, "environment from name suffix", c.Environment, Prod)
@@ -141,6 +143,9 @@ func TestParseRejectsBadInput(t *testing.T) {
 		{"monitoring mode", "dev", map[string]any{"nexios:app": app(nil), "nexios:monitoring": map[string]any{"mode": "sidecar"}}, nil, "nexios:monitoring.mode", "bundled"},
 		{"plaintext webhook", "dev", map[string]any{"nexios:app": app(nil), "nexios:monitoring": map[string]any{"alertmanager": map[string]any{"webhookUrl": "https://hooks.example.com/x"}}}, nil, "nexios:monitoring.alertmanager.webhookUrl", "plain text"},
 		{"two elasticsearch nodes", "dev", map[string]any{"nexios:app": app(nil), "nexios:logging": map[string]any{"enabled": true, "elasticsearch": map[string]any{"replicas": 2}}}, nil, "nexios:logging.elasticsearch.replicas", "1 or at least 3"},
+		{"snapshot cron without seconds", "dev", map[string]any{"nexios:app": app(nil), "nexios:logging": map[string]any{"enabled": true, "snapshots": map[string]any{"enabled": true, "schedule": "30 1 * * *"}}}, nil, "nexios:logging.snapshots.schedule", "seconds first"},
+		{"snapshot max below min", "dev", map[string]any{"nexios:app": app(nil), "nexios:logging": map[string]any{"enabled": true, "snapshots": map[string]any{"enabled": true, "minCount": 10, "maxCount": 5}}}, nil, "nexios:logging.snapshots.maxCount", "at least minCount (10)"},
+		{"snapshot size", "dev", map[string]any{"nexios:app": app(nil), "nexios:logging": map[string]any{"enabled": true, "snapshots": map[string]any{"enabled": true, "storageSize": "big"}}}, nil, "nexios:logging.snapshots.storageSize", "not a Kubernetes quantity"},
 		{"zero retention", "dev", map[string]any{"nexios:app": app(nil), "nexios:logging": map[string]any{"enabled": true, "retentionDays": 0}}, nil, "nexios:logging.retentionDays", "at least 1"},
 	}
 	for _, tt := range tests {

@@ -499,6 +499,26 @@ func (c *Config) validateLogging(ps *problems, key func(string) string) {
 	if es.StorageClass != "" && (len(es.StorageClass) > 253 || !dnsName.MatchString(es.StorageClass)) {
 		ps.add(key("logging.elasticsearch.storageClass"), "%q is not a valid StorageClass name", es.StorageClass)
 	}
+	if s := l.Snapshots; s.Enabled {
+		if fields := strings.Fields(s.Schedule); len(fields) < 6 || len(fields) > 7 {
+			ps.add(key("logging.snapshots.schedule"), "%q is not an Elasticsearch cron expression: 6 or 7 fields, seconds first (e.g. \"0 30 1 * * ?\", daily at 01:30 UTC)", s.Schedule)
+		}
+		if s.ExpireAfterDays < 1 {
+			ps.add(key("logging.snapshots.expireAfterDays"), "must be at least 1, got %d", s.ExpireAfterDays)
+		}
+		if s.MinCount < 1 {
+			ps.add(key("logging.snapshots.minCount"), "must be at least 1, got %d", s.MinCount)
+		}
+		if s.MaxCount < s.MinCount {
+			ps.add(key("logging.snapshots.maxCount"), "must be at least minCount (%d), got %d", s.MinCount, s.MaxCount)
+		}
+		if _, err := parseQuantity(s.StorageSize); err != nil {
+			ps.add(key("logging.snapshots.storageSize"), "%v", err)
+		}
+		if s.StorageClass != "" && (len(s.StorageClass) > 253 || !dnsName.MatchString(s.StorageClass)) {
+			ps.add(key("logging.snapshots.storageClass"), "%q is not a valid StorageClass name", s.StorageClass)
+		}
+	}
 	checkRange(ps, key("logging.kibana.replicas"), l.Kibana.Replicas, 1, 10)
 	if l.Kibana.IngressHost != "" && !dnsName.MatchString(l.Kibana.IngressHost) {
 		ps.add(key("logging.kibana.ingressHost"), "%q is not a valid DNS name", l.Kibana.IngressHost)

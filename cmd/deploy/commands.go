@@ -42,6 +42,10 @@ func (d *deployer) runCommand(ctx context.Context) error {
 		return d.recover(ctx)
 	case "cancel":
 		return d.cancel(ctx)
+	case "backup":
+		return d.backup(ctx)
+	case "restore":
+		return d.restore(ctx)
 	}
 	return invalid(fmt.Errorf("unknown command %q", d.opts.command))
 }

@@ -9,6 +9,8 @@
 //	deploy render STACK --out DIR [--include-secrets]
 //	deploy recover STACK
 //	deploy cancel STACK
+//	deploy backup STACK --out FILE [--overwrite]
+//	deploy restore STACK --from FILE [--confirm STACK]
 //
 // Exit codes: 0 success, 1 the operation failed, 2 invalid input (usage, configuration, missing tools
 // or passphrase), 3 changes found under --expect-no-changes, 4 a preview's resources break an
@@ -35,16 +37,16 @@ const (
 	exitInvalid  = 2
 	exitChanges  = 3
 	exitPolicy   = 4
-	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|recover|cancel> STACK [flags]; deploy help for details"
+	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|recover|cancel|backup|restore> STACK [flags]; deploy help for details"
 )
 
 // options are every flag of every command; each command reads its own.
 type options struct {
 	command, stack string
 
-	diff, expectNoChanges, json, showSecrets, includeSecrets bool
-	summaryFile, confirm, out, secretsProvider, cluster      string
-	policyReport                                             string
+	diff, expectNoChanges, json, showSecrets, includeSecrets, overwrite bool
+	summaryFile, confirm, out, from, secretsProvider, cluster           string
+	policyReport                                                        string
 }
 
 // commands lists which flags each command accepts, so a flag given to the wrong command is an error
@@ -58,6 +60,8 @@ var commands = map[string][]string{
 	"render":  {"out", "include-secrets"},
 	"recover": {},
 	"cancel":  {},
+	"backup":  {"out", "overwrite"},
+	"restore": {"from", "confirm"},
 }
 
 // commonFlags apply to every command.
@@ -83,9 +87,11 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "write machine-readable JSON to stdout")
 	fs.StringVar(&o.summaryFile, "summary-file", "", "append a Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY)")
 	fs.StringVar(&o.policyReport, "policy-report", "", "write the policy findings to this file as SARIF 2.1.0 (for code scanning)")
-	fs.StringVar(&o.confirm, "confirm", "", "the stack's name again: required to destroy a prod stack")
+	fs.StringVar(&o.confirm, "confirm", "", "the stack's name again: required to destroy a prod stack, and to restore a prod stack or over a state that holds resources")
 	fs.BoolVar(&o.showSecrets, "show-secrets", false, "print secret outputs in plain text")
-	fs.StringVar(&o.out, "out", "", "directory to render YAML into")
+	fs.StringVar(&o.out, "out", "", "render: directory to render YAML into; backup: file to write the state to")
+	fs.BoolVar(&o.overwrite, "overwrite", false, "backup: replace an existing --out file")
+	fs.StringVar(&o.from, "from", "", "restore: the backup file to restore the state from")
 	fs.BoolVar(&o.includeSecrets, "include-secrets", false, "keep secret values in rendered Secret manifests")
 	fs.StringVar(&o.secretsProvider, "secrets-provider", "passphrase", "Pulumi secrets provider for new stacks (passphrase, awskms://..., hashivault://...)")
 	fs.StringVar(&o.cluster, "cluster", "auto", "auto: the local cluster unless nexios:target or KUBECONFIG names one; local; kubeconfig")
@@ -107,6 +113,10 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case o.command == "render" && o.out == "":
 		return o, fmt.Errorf("render needs --out DIR: %w", errUsage)
+	case o.command == "backup" && o.out == "":
+		return o, fmt.Errorf("backup needs --out FILE: %w", errUsage)
+	case o.command == "restore" && o.from == "":
+		return o, fmt.Errorf("restore needs --from FILE: %w", errUsage)
 	case o.cluster != "auto" && o.cluster != "local" && o.cluster != "kubeconfig":
 		return o, fmt.Errorf("--cluster must be auto, local or kubeconfig, got %q: %w", o.cluster, errUsage)
 	}
@@ -165,6 +175,10 @@ const helpText = `deploy: the nexios program through the Pulumi Automation API.
   deploy render STACK --out DIR [--include-secrets]
   deploy recover STACK                         (after an interrupted or killed run: see below)
   deploy cancel STACK                          (removes the stack's lock without any check)
+  deploy backup STACK --out FILE [--overwrite] (the state, secrets still encrypted; an existing FILE needs --overwrite)
+  deploy restore STACK --from FILE [--confirm STACK]
+                                               (a backup of the same stack; replacing a state that holds
+                                               resources, or any prod stack's, needs --confirm with its name)
 
 recover repairs what an interrupted run left: a state file a killed write left unreadable, the lock when
 the run that holds it is dead (a file backend's lock names its process; a live run's lock is left

@@ -36,6 +36,9 @@ type LoggingArgs struct {
 	Elasticsearch Elasticsearch
 	FluentBit     FluentBit
 	Kibana        Kibana
+	// Snapshots, when set, snapshots the logs on a schedule into a shared filesystem repository
+	// (snapshots.go). Nil: no snapshots.
+	Snapshots *Snapshots
 
 	// AdminPassword is the password of the administrative user AdminUser, which only the setup Job
 	// and the readiness probe use, and AdminPasswordHash its bcrypt hash, which Elasticsearch's file
@@ -227,6 +230,9 @@ func (a LoggingArgs) validate() error {
 	}
 	if a.AdminPassword == nil || a.AdminPasswordHash == nil || a.KibanaSystemPassword == nil || a.FluentBitWriterPassword == nil || a.CASeed == nil {
 		errs = append(errs, errors.New("AdminPassword, AdminPasswordHash, KibanaSystemPassword, FluentBitWriterPassword and CASeed are required"))
+	}
+	if err := a.Snapshots.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if g := a.Grafana; g != nil && (g.Namespace == "" || len(g.PodLabels) == 0 || g.Password == nil) {
 		errs = append(errs, errors.New("Grafana needs its Namespace, PodLabels and Password"))

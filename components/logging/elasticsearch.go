@@ -174,7 +174,15 @@ func (b *builder) elasticsearch(creds *credentials) (*elasticsearch, error) {
 		return nil, err
 	}
 
-	podSpec, err := b.esPodSpec(creds, tls, realm, headlessName, heap)
+	var snapshots pulumi.StringInput
+	if b.args.Snapshots != nil {
+		claim, err := b.snapshotClaim()
+		if err != nil {
+			return nil, err
+		}
+		snapshots = claim.Metadata.Name().Elem()
+	}
+	podSpec, err := b.esPodSpec(creds, tls, realm, headlessName, heap, snapshots)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +356,9 @@ const healthCheck = `printf 'user = "` + AdminUser + `:%s"\n' "$` + envAdminPass
 	`curl --silent --fail --max-time 4 --cacert ` + esCAFile + ` -K - ` +
 	`'https://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=2s' >/dev/null`
 
-func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, realm *fileRealm, headlessName pulumi.StringOutput, heap int) (*corev1.PodSpecArgs, error) {
+// esPodSpec is the nodes' pod template; snapshotClaim, when not nil, names the snapshot repository's
+// shared volume claim, which every node mounts and lists in path.repo.
+func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, realm *fileRealm, headlessName pulumi.StringOutput, heap int, snapshotClaim pulumi.StringInput) (*corev1.PodSpecArgs, error) {
 	es := b.args.Elasticsearch
 	storage, err := esEphemeralStorageFor(es)
 	if err != nil {
@@ -393,6 +403,23 @@ func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, realm *fileR
 	fileMount := func(name, path, key string) corev1.VolumeMountArgs {
 		return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path), SubPath: pulumi.String(key), ReadOnly: pulumi.Bool(true)}
 	}
+	mounts := corev1.VolumeMountArray{
+		mount("data", esHome+"/data"),
+		mount("config", esHome+"/config"),
+		mount("certs", esCertsDir),
+		mount("tmp", "/tmp"),
+		mount("logs", esHome+"/logs"),
+		// Single files over the copied config directory, which keeps its other files writable.
+		fileMount("file-realm", esHome+"/config/"+fileRealmUsers, fileRealmUsers),
+		fileMount("file-realm", esHome+"/config/"+fileRealmUsersRoles, fileRealmUsersRoles),
+	}
+	if snapshotClaim != nil {
+		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String(snapshotsVolumeName), PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{
+			ClaimName: snapshotClaim,
+		}})
+		mounts = append(mounts, mount(snapshotsVolumeName, snapshotsDir))
+		env = append(env, corev1.EnvVarArgs{Name: pulumi.String("path.repo"), Value: pulumi.String(snapshotsDir)})
+	}
 	container := corev1.ContainerArgs{
 		Name:            pulumi.String("elasticsearch"),
 		Image:           pulumi.String(ElasticsearchImage),
@@ -422,16 +449,7 @@ func (b *builder) esPodSpec(creds *credentials, tls *corev1.Secret, realm *fileR
 			FailureThreshold: pulumi.Int(3),
 		},
 		SecurityContext: kube.RestrictedContainerSecurityContext(),
-		VolumeMounts: corev1.VolumeMountArray{
-			mount("data", esHome+"/data"),
-			mount("config", esHome+"/config"),
-			mount("certs", esCertsDir),
-			mount("tmp", "/tmp"),
-			mount("logs", esHome+"/logs"),
-			// Single files over the copied config directory, which keeps its other files writable.
-			fileMount("file-realm", esHome+"/config/"+fileRealmUsers, fileRealmUsers),
-			fileMount("file-realm", esHome+"/config/"+fileRealmUsersRoles, fileRealmUsersRoles),
-		},
+		VolumeMounts:    mounts,
 	}
 	// The root filesystem is read-only, but Elasticsearch writes its keystore into its config
 	// directory: copy the image's config onto a writable volume first.

@@ -154,7 +154,19 @@ func (b *builder) setupJob(creds *credentials, es *elasticsearch) (*batchv1.Job,
 		fileILMPolicy:     pulumi.String(policy),
 		fileIndexTemplate: pulumi.String(template),
 		fileWriterRole:    pulumi.String(writerRole),
-		fileSetupScript:   pulumi.String(setupScript(b.args.DataStream, grafana)),
+		fileSetupScript:   pulumi.String(setupScript(b.args.DataStream, grafana) + snapshotScript(b.args.DataStream, b.args.Snapshots != nil)),
+	}
+	if s := b.args.Snapshots; s != nil {
+		repository, err := SnapshotRepository()
+		if err != nil {
+			return nil, err
+		}
+		snapshotPolicy, err := SnapshotPolicy(b.args.DataStream, *s)
+		if err != nil {
+			return nil, err
+		}
+		data[fileSnapshotRepo] = pulumi.String(repository)
+		data[fileSnapshotPolicy] = pulumi.String(snapshotPolicy)
 	}
 	passwords := pulumi.StringMap{
 		// A new admin password re-runs the Job, once the nodes have restarted with it.

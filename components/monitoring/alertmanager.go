@@ -75,7 +75,7 @@ func AlertmanagerConfig(s AlertmanagerSettings) (string, error) {
 			APIURL:       s.SlackWebhookURL,
 			SendResolved: true,
 			Title:        `[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} ({{ .CommonLabels.severity }}) in {{ .CommonLabels.namespace }}`,
-			Text:         "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\nRunbook: {{ .Annotations.runbook }}\n{{ end }}",
+			Text:         "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\nRunbook: {{ .Annotations.runbook }} ({{ .Annotations.runbook_url }})\n{{ end }}",
 		}}
 	}
 	cfg := amConfig{

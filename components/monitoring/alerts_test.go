@@ -190,7 +190,8 @@ func latency(pod map[string]string, buckets map[string]float64) []inputSeries {
 	return out
 }
 
-// firing is an alert with the series' labels, the rule's and its three annotations.
+// firing is an alert with the series' labels, the rule's and its annotations but the runbook link, which
+// group adds.
 func firing(l map[string]string, severity, summary, description, runbook string, ruleLabels ...string) expAlert {
 	return expAlert{
 		Labels:      labels(l, append([]string{"severity", severity}, ruleLabels...)...),
@@ -740,7 +741,14 @@ func (c alertCase) checkScenarios(t *testing.T) {
 func (c alertCase) group(name string, s scenario) ruleTestGroup {
 	g := ruleTestGroup{Name: c.alert + "/" + c.severity + " " + name, Interval: scrapeInterval, InputSeries: s.series, PromQLTests: s.exprs}
 	for _, ch := range s.checks {
-		g.AlertRuleTests = append(g.AlertRuleTests, alertRuleTest{EvalTime: ch.at, Alertname: c.alert, ExpAlerts: ch.want})
+		// Every alert links to its runbook entry, named after the alert (runbook_test.go checks the entries).
+		var want []expAlert
+		for _, a := range ch.want {
+			annotations := maps.Clone(a.Annotations)
+			annotations["runbook_url"] = "docs/runbook.md#" + strings.ToLower(c.alert)
+			want = append(want, expAlert{Labels: a.Labels, Annotations: annotations})
+		}
+		g.AlertRuleTests = append(g.AlertRuleTests, alertRuleTest{EvalTime: ch.at, Alertname: c.alert, ExpAlerts: want})
 	}
 	return g
 }

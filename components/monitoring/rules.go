@@ -2,6 +2,7 @@ package monitoring
 
 import (
 	"fmt"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -111,6 +112,7 @@ and on (namespace)
 			Annotations: map[string]string{
 				"summary":     fmt.Sprintf("The HPA is at its maximum and %s is above its target", m.Metric.Name),
 				"description": fmt.Sprintf("{{ $labels.horizontalpodautoscaler }} in {{ $labels.namespace }} is at maxReplicas and the pods average more than the target of %s %s: users feel the load.", m.Target, m.Metric.Name),
+				"runbook_url": runbookURL("HPAAtMaxReplicas"),
 				"runbook":     "Raise app.autoscaling.maxReplicas now (pulumi config set --path app.autoscaling.maxReplicas N), check node capacity and the quota, then find the source of the load.",
 			},
 		})
@@ -187,6 +189,18 @@ func alert(name, expr, forDuration, severity, summary, description, runbook stri
 			"summary":     summary,
 			"description": description,
 			"runbook":     runbook,
+			"runbook_url": runbookURL(name),
 		},
 	}
+}
+
+// RunbookPath is the runbook's path in this repository: one entry per alert, under a heading that is the
+// alert's name (runbook_test.go keeps the two lists equal).
+const RunbookPath = "docs/runbook.md"
+
+// runbookURL is the link to an alert's runbook entry, the Prometheus convention's runbook_url annotation:
+// the repository path and the heading's anchor (a Markdown renderer lower-cases a heading for its anchor).
+// The short `runbook` annotation stays, so a notification carries the first step without a click.
+func runbookURL(alert string) string {
+	return RunbookPath + "#" + strings.ToLower(alert)
 }
