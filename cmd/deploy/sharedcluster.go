@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 
 	"github.com/nexios-labs/nexios-k8s/components/kube"
 	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
@@ -139,13 +141,22 @@ func (d *deployer) checkSharedCluster(ctx context.Context) error {
 // findConflicts reads every claim; inState, called at most once and only for an unlabelled object,
 // lists the objects in this stack's state as stateKey.
 func findConflicts(ctx context.Context, reader clusterReader, self string, claims []program.Claim, inState func() (map[string]bool, error)) ([]conflict, error) {
+	// Each read is a kubectl run against the API server: together, so the check costs one read's time.
+	seen := make([]observed, len(claims))
+	errs := make([]error, len(claims))
+	var reads sync.WaitGroup
+	for i, c := range claims {
+		reads.Go(func() { seen[i], errs[i] = reader.read(ctx, c) })
+	}
+	reads.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	var conflicts []conflict
 	var state map[string]bool
-	for _, c := range claims {
-		o, err := reader.read(ctx, c)
-		if err != nil {
-			return nil, err
-		}
+	for i, c := range claims {
+		o := seen[i]
+		var err error
 		switch {
 		case !o.exists || o.owner == self:
 		case o.owner != "":
