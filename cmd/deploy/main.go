@@ -2,16 +2,17 @@
 // the same pulumi.RunFunc as main.go, against the same stack files.
 //
 //	deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH]
-//	deploy up STACK
+//	deploy up STACK [--allow-destructive] [--confirm STACK]
 //	deploy refresh STACK [--expect-no-changes]
 //	deploy destroy STACK [--confirm STACK]
 //	deploy outputs STACK [--json] [--show-secrets]
 //	deploy render STACK --out DIR [--include-secrets]
 //	deploy recover STACK
 //	deploy cancel STACK
+//	deploy drift STACK [--json] [--summary-file PATH]
 //
 // Exit codes: 0 success, 1 the operation failed, 2 invalid input (usage, configuration, missing tools
-// or passphrase), 3 changes found under --expect-no-changes.
+// or passphrase, a destructive plan up refuses), 3 changes found under --expect-no-changes, 4 drift found.
 package main
 
 import (
@@ -33,7 +34,8 @@ const (
 	exitFailed   = 1
 	exitInvalid  = 2
 	exitChanges  = 3
-	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|recover|cancel> STACK [flags]; deploy help for details"
+	exitDrift    = 4
+	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|recover|cancel|drift> STACK [flags]; deploy help for details"
 )
 
 // options are every flag of every command; each command reads its own.
@@ -41,6 +43,7 @@ type options struct {
 	command, stack string
 
 	diff, expectNoChanges, json, showSecrets, includeSecrets bool
+	allowDestructive                                         bool
 	summaryFile, confirm, out, secretsProvider, cluster      string
 }
 
@@ -48,13 +51,14 @@ type options struct {
 // rather than silently ignored.
 var commands = map[string][]string{
 	"preview": {"diff", "expect-no-changes", "json", "summary-file"},
-	"up":      {},
+	"up":      {"allow-destructive", "confirm"},
 	"refresh": {"expect-no-changes"},
 	"destroy": {"confirm"},
 	"outputs": {"json", "show-secrets"},
 	"render":  {"out", "include-secrets"},
 	"recover": {},
 	"cancel":  {},
+	"drift":   {"json", "summary-file"},
 }
 
 // commonFlags apply to every command.
@@ -79,7 +83,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.expectNoChanges, "expect-no-changes", false, "exit 3 when anything would change (drift checks)")
 	fs.BoolVar(&o.json, "json", false, "write machine-readable JSON to stdout")
 	fs.StringVar(&o.summaryFile, "summary-file", "", "append a Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY)")
-	fs.StringVar(&o.confirm, "confirm", "", "the stack's name again: required to destroy a prod stack")
+	fs.StringVar(&o.confirm, "confirm", "", "the stack's name again: required to destroy a prod stack, or to let up take destructive steps on one")
+	fs.BoolVar(&o.allowDestructive, "allow-destructive", false, "let up take steps that lose data or replace the Kubernetes provider")
 	fs.BoolVar(&o.showSecrets, "show-secrets", false, "print secret outputs in plain text")
 	fs.StringVar(&o.out, "out", "", "directory to render YAML into")
 	fs.BoolVar(&o.includeSecrets, "include-secrets", false, "keep secret values in rendered Secret manifests")
@@ -154,13 +159,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 const helpText = `deploy: the nexios program through the Pulumi Automation API.
 
   deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH]
-  deploy up STACK
+  deploy up STACK [--allow-destructive] [--confirm STACK]
   deploy refresh STACK [--expect-no-changes]
   deploy destroy STACK [--confirm STACK]       (a prod stack needs --confirm with its name)
   deploy outputs STACK [--json] [--show-secrets]
   deploy render STACK --out DIR [--include-secrets]
   deploy recover STACK                         (after an interrupted or killed run: see below)
   deploy cancel STACK                          (removes the stack's lock without any check)
+  deploy drift STACK [--json] [--summary-file PATH]
+
+preview lists every step with its operation (create, update, replace, delete), the changed properties
+with old and new values (a secret shows as changed, never its value), what forces a replace, and its
+risk: safe; restarts-pods (a pod template changes); weakens-security (a namespace's Pod Security level
+drops, a NetworkPolicy is removed); data-loss (a PersistentVolumeClaim, a StatefulSet with volume claim
+templates such as Elasticsearch's or Prometheus' storage, or a Namespace replaced or deleted);
+replaces-provider (the Kubernetes provider replaced, and everything under it). --json writes the same
+per resource (resources[]), --summary-file as a Markdown table for a pull-request comment.
+
+up refreshes the state from the cluster, previews, prints the plan with each step's risk, and refuses
+(exit 2, nothing changed) a plan with a data-loss or replaces-provider step unless --allow-destructive
+is given; a prod stack also needs --confirm with its name.
+
+drift previews a refresh, changing nothing: what changed in the cluster behind the program's back, per
+resource and property, in preview's shape; exit 0 when nothing drifted, 4 when something did (the next
+up puts it back).
 
 recover repairs what an interrupted run left: a state file a killed write left unreadable, the lock when
 the run that holds it is dead (a file backend's lock names its process; a live run's lock is left
@@ -181,4 +203,5 @@ Environment:
   NEXIOS_REAL_NODE            auto (default), on or off: whether a new local cluster gets a real node
                               running the containers (needs root; auto falls back to simulated nodes)
 
-Exit codes: 0 success, 1 the operation failed, 2 invalid input, 3 changes found with --expect-no-changes.`
+Exit codes: 0 success, 1 the operation failed, 2 invalid input (or a destructive plan up refuses),
+3 changes found with --expect-no-changes, 4 drift found by drift.`
