@@ -201,7 +201,11 @@ func (c resourceChange) lines() []string {
 // with its risk and changed properties, then the counts by type.
 func (s changeSummary) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### %s of stack `%s`: %d to change\n\n", s.Operation, s.Stack, s.Changed)
+	counted := "to change"
+	if s.Operation == "Drift" {
+		counted = "drifted"
+	}
+	fmt.Fprintf(&b, "### %s of stack `%s`: %d %s\n\n", s.Operation, s.Stack, s.Changed, counted)
 	if changed := s.changedResources(); len(changed) > 0 {
 		b.WriteString("| operation | resource | risk | changed properties |\n|---|---|---|---|\n")
 		for _, c := range changed {
@@ -362,7 +366,11 @@ func (d *deployer) checkPlan(ctx context.Context) error {
 	ch := make(chan events.EngineEvent)
 	done := make(chan changeSummary, 1)
 	go collect(d.opts.stack, ch, done)
-	if _, err := d.stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.ProgressStreams(io.Discard), optpreview.ErrorProgressStreams(d.stderr)); err != nil {
+	// The preview's progress repeats the plan printed below; it is shown only when the preview fails,
+	// since the engine's diagnostics are in it.
+	var progress bytes.Buffer
+	if _, err := d.stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.ProgressStreams(&progress), optpreview.ErrorProgressStreams(d.stderr)); err != nil {
+		fmt.Fprint(d.stdout, progress.String())
 		return fmt.Errorf("preview of stack %q before the update failed: %w", d.opts.stack, err)
 	}
 	plan := <-done
@@ -400,6 +408,9 @@ func (d *deployer) drift(ctx context.Context) error {
 	if err := d.ensureLocalCluster(ctx); err != nil {
 		return err
 	}
+	// The CLI takes PULUMI_SKIP_CONFIRMATIONS (set for every run: no one answers prompts) as --yes,
+	// which it refuses next to the --preview-only of a refresh preview.
+	d.stack.Workspace().SetEnvVar("PULUMI_SKIP_CONFIRMATIONS", "false")
 	ch := make(chan events.EngineEvent)
 	done := make(chan changeSummary, 1)
 	go collect(d.opts.stack, ch, done)

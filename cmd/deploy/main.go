@@ -177,8 +177,8 @@ replaces-provider (the Kubernetes provider replaced, and everything under it). -
 per resource (resources[]), --summary-file as a Markdown table for a pull-request comment.
 
 up refreshes the state from the cluster, previews, prints the plan with each step's risk, and refuses
-(exit 2, nothing changed) a plan with a data-loss or replaces-provider step unless --allow-destructive
-is given; a prod stack also needs --confirm with its name.
+(exit 2, nothing in the cluster changed) a plan with a data-loss or replaces-provider step unless
+--allow-destructive is given; a prod stack also needs --confirm with its name.
 
 drift previews a refresh, changing nothing: what changed in the cluster behind the program's back, per
 resource and property, in preview's shape; exit 0 when nothing drifted, 4 when something did (the next
