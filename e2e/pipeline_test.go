@@ -199,8 +199,8 @@ func TestPipeline(t *testing.T) {
 
 	t.Run("up says which workloads ran for real", func(t *testing.T) {
 		where := "simulated"
-		if cluster.RealNodeSupport(ctx) == nil {
-			// The default, auto, gives a new local cluster a real node wherever one can run.
+		if os.Getenv("NEXIOS_REAL_NODE") != "off" && cluster.RealNodeSupport(ctx) == nil {
+			// The default, auto, gives a new local cluster a real node wherever one can run; off never does.
 			where = "real"
 		}
 		var appLine string
@@ -337,6 +337,17 @@ func TestPipeline(t *testing.T) {
 
 	t.Run("another team reads the exports through a StackReference", func(t *testing.T) {
 		readExports(ctx, t, tc, p, outputs)
+	})
+
+	// The dev stack file stays changed after this one (another LOG_LEVEL, the secret key rotated).
+	t.Run("preview shows each change with its values and risk, a secret's without values", func(t *testing.T) {
+		previewShowsChanges(ctx, t, tc, p)
+	})
+	t.Run("up refuses a data-loss plan without --allow-destructive", func(t *testing.T) {
+		upRefusesDataLoss(ctx, t, p, api)
+	})
+	t.Run("drift reports what changed behind the program's back and up repairs it", func(t *testing.T) {
+		driftIsReportedAndRepaired(ctx, t, p, api)
 	})
 
 	t.Run("destroy leaves the namespace gone", func(t *testing.T) {
