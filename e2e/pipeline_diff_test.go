@@ -183,6 +183,23 @@ func upRefusesDataLoss(ctx context.Context, t *testing.T, p *pipeline, api apiCl
 	}
 }
 
+// upTakesAllowedDataLoss moves the app to another namespace with --allow-destructive: up says which
+// destructive steps it goes ahead with and takes them.
+func upTakesAllowedDataLoss(ctx context.Context, t *testing.T, p *pipeline, api apiClient) {
+	restore := editStack(t, p, nil, "  nexios:target:\n    namespace: nexios-moved\n")
+	defer restore()
+	r := p.mustRun(ctx, "up", "dev", "--allow-destructive")
+	if !strings.Contains(r.stderr, "going ahead with") || !strings.Contains(r.stderr, "kubernetes:core/v1:Namespace") {
+		t.Errorf("up --allow-destructive does not name the destructive steps it takes:\n%s", r.stderr)
+	}
+	if code := api.get(t, "/api/v1/namespaces/nexios-moved", nil); code != http.StatusOK {
+		t.Errorf("namespace nexios-moved answers HTTP %d after up --allow-destructive, want 200", code)
+	}
+	if out := currentOutputs(ctx, t, p); out["namespace"] != "nexios-moved" {
+		t.Errorf("the stack's namespace output is %q, want nexios-moved", out["namespace"])
+	}
+}
+
 // driftIsReportedAndRepaired changes the cluster behind the program's back, three ways; drift reports
 // each, exit 4; up puts them back, after which drift finds nothing.
 func driftIsReportedAndRepaired(ctx context.Context, t *testing.T, p *pipeline, api apiClient) {

@@ -350,16 +350,22 @@ func TestPipeline(t *testing.T) {
 		driftIsReportedAndRepaired(ctx, t, p, api)
 	})
 
+	// Last before destroy: the stack file is put back, but the app stays in the other namespace.
+	t.Run("up --allow-destructive takes the plan it refused", func(t *testing.T) {
+		upTakesAllowedDataLoss(ctx, t, p, api)
+	})
+
 	t.Run("destroy leaves the namespace gone", func(t *testing.T) {
+		namespace := currentOutputs(ctx, t, p)["namespace"]
 		p.mustRun(ctx, "destroy", "dev")
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
-			code := api.get(t, "/api/v1/namespaces/nexios-dev", nil)
+			code := api.get(t, "/api/v1/namespaces/"+namespace, nil)
 			if code == http.StatusNotFound {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("namespace nexios-dev still answers HTTP %d after destroy", code)
+				t.Fatalf("namespace %s still answers HTTP %d after destroy", namespace, code)
 			}
 			time.Sleep(time.Second)
 		}
