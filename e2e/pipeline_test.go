@@ -436,16 +436,33 @@ func TestPipeline(t *testing.T) {
 		readExports(ctx, t, tc, p, outputs)
 	})
 
+	// The dev stack file stays changed after this one (another LOG_LEVEL, the secret key rotated).
+	t.Run("preview shows each change with its values and risk, a secret's without values", func(t *testing.T) {
+		previewShowsChanges(ctx, t, tc, p)
+	})
+	t.Run("up refuses a data-loss plan without --allow-destructive", func(t *testing.T) {
+		upRefusesDataLoss(ctx, t, p, api)
+	})
+	t.Run("drift reports what changed behind the program's back and up repairs it", func(t *testing.T) {
+		driftIsReportedAndRepaired(ctx, t, p, api)
+	})
+
+	// Last before destroy: the stack file is put back, but the app stays in the other namespace.
+	t.Run("up --allow-destructive takes the plan it refused", func(t *testing.T) {
+		upTakesAllowedDataLoss(ctx, t, p, api)
+	})
+
 	t.Run("destroy leaves the namespace gone", func(t *testing.T) {
+		namespace := currentOutputs(ctx, t, p)["namespace"]
 		p.mustRun(ctx, "destroy", "dev")
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
-			code := api.get(t, "/api/v1/namespaces/nexios-dev", nil)
+			code := api.get(t, "/api/v1/namespaces/"+namespace, nil)
 			if code == http.StatusNotFound {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("namespace nexios-dev still answers HTTP %d after destroy", code)
+				t.Fatalf("namespace %s still answers HTTP %d after destroy", namespace, code)
 			}
 			time.Sleep(time.Second)
 		}

@@ -46,6 +46,8 @@ func (d *deployer) runCommand(ctx context.Context) error {
 		return d.backup(ctx)
 	case "restore":
 		return d.restore(ctx)
+	case "drift":
+		return d.drift(ctx)
 	}
 	return invalid(fmt.Errorf("unknown command %q", d.opts.command))
 }
@@ -53,12 +55,16 @@ func (d *deployer) runCommand(ctx context.Context) error {
 // changeSummary counts what a run changes by operation and by resource type: one count per resource,
 // whatever number of steps the engine takes for it.
 type changeSummary struct {
-	Stack  string                    `json:"stack"`
-	Totals map[string]int            `json:"totals"`
-	ByType map[string]map[string]int `json:"byType"`
+	Stack string `json:"stack"`
+	// Operation is what produced the summary: Preview or Drift.
+	Operation string                    `json:"operation"`
+	Totals    map[string]int            `json:"totals"`
+	ByType    map[string]map[string]int `json:"byType"`
 	// Changed counts every resource whose operation is neither "same" nor "read".
-	Changed int    `json:"changed"`
-	Diff    string `json:"diff,omitempty"`
+	Changed int `json:"changed"`
+	// Resources holds every resource's step, in the engine's order.
+	Resources []resourceChange `json:"resources"`
+	Diff      string           `json:"diff,omitempty"`
 }
 
 // replacementParts are the steps the engine adds around a "replace" step for the same resource
@@ -82,7 +88,7 @@ var replacementParts = map[apitype.OpType]bool{
 // reads them and they cannot drift, so they count as "same". A failed read counts as nothing; the run
 // reports the failure.
 func collect(stack string, ch <-chan events.EngineEvent, done chan<- changeSummary) {
-	s := changeSummary{Stack: stack, Totals: map[string]int{}, ByType: map[string]map[string]int{}}
+	s := changeSummary{Stack: stack, Totals: map[string]int{}, ByType: map[string]map[string]int{}, Resources: []resourceChange{}}
 	refreshing := map[string]string{} // URN -> type, for refresh steps awaiting their outcome
 	for e := range ch {
 		switch {
@@ -94,12 +100,14 @@ func collect(stack string, ch <-chan events.EngineEvent, done chan<- changeSumma
 				refreshing[m.URN] = m.Type
 			default:
 				s.count(m.Type, m.Op)
+				s.Resources = append(s.Resources, newResourceChange(m))
 			}
 		case e.ResOutputsEvent != nil:
 			m := e.ResOutputsEvent.Metadata
 			if _, ok := refreshing[m.URN]; ok {
 				delete(refreshing, m.URN)
 				s.count(m.Type, m.Op)
+				s.Resources = append(s.Resources, newResourceChange(m))
 			}
 		case e.ResOpFailedEvent != nil:
 			delete(refreshing, e.ResOpFailedEvent.Metadata.URN)
@@ -125,9 +133,38 @@ func (s *changeSummary) count(typ string, op apitype.OpType) {
 	}
 }
 
-// lines renders one line per resource type that changes, then the totals.
+// changedResources are the resources whose operation is neither "same" nor "read".
+func (s changeSummary) changedResources() []resourceChange {
+	var out []resourceChange
+	for _, c := range s.Resources {
+		if c.Operation != string(apitype.OpSame) && c.Operation != string(apitype.OpRead) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// destructiveSteps are the steps up refuses without --allow-destructive.
+func (s changeSummary) destructiveSteps() []resourceChange {
+	var out []resourceChange
+	for _, c := range s.Resources {
+		if destructive(c.Risk) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// lines renders each changed resource with its risk and changed properties, one line per resource type
+// that changes, then the totals.
 func (s changeSummary) lines() []string {
 	var out []string
+	for _, c := range s.changedResources() {
+		out = append(out, c.lines()...)
+	}
+	if len(out) > 0 {
+		out = append(out, "")
+	}
 	for _, typ := range slices.Sorted(maps.Keys(s.ByType)) {
 		var parts []string
 		for _, op := range slices.Sorted(maps.Keys(s.ByType[typ])) {
@@ -147,10 +184,52 @@ func (s changeSummary) lines() []string {
 	return out
 }
 
-// markdown renders the summary for a CI job summary.
+// lines renders one resource's step: operation, type, name and risk, then each risk's reason and each
+// changed property.
+func (c resourceChange) lines() []string {
+	out := []string{fmt.Sprintf("  %-8s %s %s  [%s]", c.Operation, c.Type, c.name(), c.Risk)}
+	for _, r := range c.Risks {
+		out = append(out, fmt.Sprintf("      %s: %s", r.Kind, r.Reason))
+	}
+	for _, pc := range c.Changes {
+		line := "      " + pc.text()
+		if pc.ForcesReplace {
+			line += " (forces replace)"
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// markdown renders the summary for a pull-request comment or a CI job summary: every changed resource
+// with its risk and changed properties, then the counts by type.
 func (s changeSummary) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### Preview of stack `%s`: %d to change\n\n| resource type | changes |\n|---|---|\n", s.Stack, s.Changed)
+	counted := "to change"
+	if s.Operation == "Drift" {
+		counted = "drifted"
+	}
+	fmt.Fprintf(&b, "### %s of stack `%s`: %d %s\n\n", s.Operation, s.Stack, s.Changed, counted)
+	if changed := s.changedResources(); len(changed) > 0 {
+		b.WriteString("| operation | resource | risk | changed properties |\n|---|---|---|---|\n")
+		for _, c := range changed {
+			risk := c.Risk
+			for _, r := range c.Risks {
+				risk += "<br>" + r.Reason
+			}
+			var props []string
+			for _, pc := range c.Changes {
+				text := "`" + pc.Path + "`" + strings.TrimPrefix(pc.text(), pc.Path)
+				if pc.ForcesReplace {
+					text += " **(forces replace)**"
+				}
+				props = append(props, text)
+			}
+			fmt.Fprintf(&b, "| %s | `%s` `%s` | %s | %s |\n", c.Operation, c.Type, c.name(), markdownCell(risk), markdownCell(strings.Join(props, "<br>")))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("| resource type | changes |\n|---|---|\n")
 	for _, typ := range slices.Sorted(maps.Keys(s.ByType)) {
 		var parts []string
 		for _, op := range slices.Sorted(maps.Keys(s.ByType[typ])) {
@@ -162,6 +241,11 @@ func (s changeSummary) markdown() string {
 		fmt.Fprintf(&b, "\n<details><summary>Full diff</summary>\n\n```diff\n%s\n```\n</details>\n", strings.TrimSpace(s.Diff))
 	}
 	return b.String()
+}
+
+// markdownCell keeps a table cell on its row: pipes escaped, newlines as breaks.
+func markdownCell(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", "<br>").Replace(s)
 }
 
 // progress is where Pulumi's progress goes: stderr when stdout carries JSON.
@@ -198,6 +282,7 @@ func (d *deployer) preview(ctx context.Context) error {
 		return fmt.Errorf("preview of stack %q failed: %w", d.opts.stack, err)
 	}
 	summary := <-done
+	summary.Operation = "Preview"
 	if d.opts.diff {
 		summary.Diff = diff.String()
 	}
@@ -255,6 +340,14 @@ func (d *deployer) up(ctx context.Context) error {
 	if err := d.checkSharedCluster(ctx); err != nil {
 		return err
 	}
+	// The plan is judged before anything in the cluster changes. The refresh first records what
+	// changed behind the program's back, so the plan (and the update) repairs drift.
+	if _, err := d.runRefresh(ctx); err != nil {
+		return err
+	}
+	if err := d.checkPlan(ctx); err != nil {
+		return err
+	}
 	ch := make(chan events.EngineEvent)
 	creates := watchCreates(ch)
 	res, err := d.stack.Up(ctx, optup.EventStreams(ch), optup.ProgressStreams(d.stdout), optup.ErrorProgressStreams(d.stderr))
@@ -278,6 +371,75 @@ func (d *deployer) up(ctx context.Context) error {
 	}
 	fmt.Fprintf(d.stdout, "\nOutputs of stack %s:\n", d.opts.stack)
 	return printOutputs(d.stdout, res.Outputs, false, false)
+}
+
+// checkPlan previews the update, prints every step it would take with its risk, and refuses a plan
+// with a destructive step (data loss, the provider replaced) unless --allow-destructive says it is
+// meant; a prod stack also needs --confirm with its name.
+func (d *deployer) checkPlan(ctx context.Context) error {
+	ch := make(chan events.EngineEvent)
+	done := make(chan changeSummary, 1)
+	go collect(d.opts.stack, ch, done)
+	// The preview's progress repeats the plan printed below; it is shown only when the preview fails,
+	// since the engine's diagnostics are in it.
+	var progress bytes.Buffer
+	if _, err := d.stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.ProgressStreams(&progress), optpreview.ErrorProgressStreams(d.stderr)); err != nil {
+		fmt.Fprint(d.stdout, progress.String())
+		return fmt.Errorf("preview of stack %q before the update failed: %w", d.opts.stack, err)
+	}
+	plan := <-done
+	fmt.Fprintf(d.stdout, "\nPlan of stack %s:\n", d.opts.stack)
+	for _, line := range plan.lines() {
+		fmt.Fprintln(d.stdout, line)
+	}
+	risky := plan.destructiveSteps()
+	if len(risky) == 0 {
+		return nil
+	}
+	var steps []string
+	for _, c := range risky {
+		for _, r := range c.Risks {
+			if destructive(r.Kind) {
+				steps = append(steps, fmt.Sprintf("  %s %s %s: %s: %s", c.Operation, c.Type, c.name(), r.Kind, r.Reason))
+			}
+		}
+	}
+	needed := "--allow-destructive"
+	if d.config.Environment == stacks.Prod {
+		needed += " --confirm " + d.opts.stack
+	}
+	if !d.opts.allowDestructive || (d.config.Environment == stacks.Prod && d.opts.confirm != d.opts.stack) {
+		return invalid(fmt.Errorf("stack %q: the plan has %d destructive step(s); nothing in the cluster was changed:\n%s\nif that is really meant, run again with %s",
+			d.opts.stack, len(risky), strings.Join(steps, "\n"), needed))
+	}
+	fmt.Fprintf(d.stderr, "deploy: going ahead with %d destructive step(s), as --allow-destructive asks:\n%s\n", len(risky), strings.Join(steps, "\n"))
+	return nil
+}
+
+// drift previews a refresh: what changed in the cluster behind the program's back, per resource and
+// property, in the preview's shape. It changes nothing, not even the state.
+func (d *deployer) drift(ctx context.Context) error {
+	if err := d.ensureLocalCluster(ctx); err != nil {
+		return err
+	}
+	// The CLI takes PULUMI_SKIP_CONFIRMATIONS (set for every run: no one answers prompts) as --yes,
+	// which it refuses next to the --preview-only of a refresh preview.
+	d.stack.Workspace().SetEnvVar("PULUMI_SKIP_CONFIRMATIONS", "false")
+	ch := make(chan events.EngineEvent)
+	done := make(chan changeSummary, 1)
+	go collect(d.opts.stack, ch, done)
+	if _, err := d.stack.PreviewRefresh(ctx, optrefresh.EventStreams(ch), optrefresh.ProgressStreams(d.progress()), optrefresh.ErrorProgressStreams(d.stderr)); err != nil {
+		return fmt.Errorf("refresh preview of stack %q failed: %w", d.opts.stack, err)
+	}
+	summary := <-done
+	summary.Operation = "Drift"
+	if err := d.writeSummary(summary); err != nil {
+		return err
+	}
+	if summary.Changed > 0 {
+		return driftFound(summary.Changed)
+	}
+	return nil
 }
 
 func (d *deployer) refresh(ctx context.Context) error {

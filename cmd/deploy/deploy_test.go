@@ -51,6 +51,18 @@ func TestParseArgs(t *testing.T) {
 			}
 		}},
 		{args: []string{"up", "dev", "--policy-report", "p.sarif"}, wantErr: "up does not take --policy-report"},
+		{args: []string{"up", "prod", "--allow-destructive", "--confirm", "prod"}, check: func(t *testing.T, o options) {
+			if !o.allowDestructive || o.confirm != "prod" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"drift", "dev", "--json", "--summary-file", "/tmp/d.md"}, check: func(t *testing.T, o options) {
+			if o.command != "drift" || !o.json || o.summaryFile != "/tmp/d.md" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"drift", "dev", "--expect-no-changes"}, wantErr: "drift does not take --expect-no-changes"},
+		{args: []string{"preview", "dev", "--allow-destructive"}, wantErr: "preview does not take --allow-destructive"},
 		{args: []string{"recover", "dev", "--expect-no-changes"}, wantErr: "recover does not take --expect-no-changes"},
 		{args: []string{"up"}, wantErr: "usage"},
 		{args: []string{"--diff", "dev"}, wantErr: "usage"},
@@ -102,6 +114,7 @@ func TestReport(t *testing.T) {
 	}{
 		{"success", nil, exitOK, ""},
 		{"changes", changesFound(2), exitChanges, "2 resource(s) would change"},
+		{"drift", driftFound(3), exitDrift, "3 resource(s) drifted"},
 		{"invalid config", invalid(&stacks.ConfigError{Stack: "dev", Problems: []stacks.Problem{{Key: "nexios:app.image", Message: "is required"}}}), exitInvalid, "nexios:app.image: is required"},
 		{"locked", engine("error: the stack is currently locked by 1 lock(s)."), exitFailed, "`deploy cancel dev`"},
 		{"passphrase", engine("error: incorrect passphrase, please set PULUMI_CONFIG_PASSPHRASE"), exitInvalid, "PULUMI_CONFIG_PASSPHRASE"},
@@ -168,14 +181,22 @@ data:
 
 func TestChangeSummary(t *testing.T) {
 	s := changeSummary{
-		Stack:   "dev",
-		Totals:  map[string]int{"create": 2, "same": 5, "update": 1},
-		ByType:  map[string]map[string]int{"kubernetes:apps/v1:Deployment": {"update": 1}, "kubernetes:core/v1:Secret": {"create": 2}, "kubernetes:core/v1:Service": {"same": 1}},
-		Changed: 3,
-		Diff:    "~ spec.replicas: 1 => 2",
+		Stack:     "dev",
+		Operation: "Preview",
+		Totals:    map[string]int{"create": 2, "same": 5, "update": 1},
+		ByType:    map[string]map[string]int{"kubernetes:apps/v1:Deployment": {"update": 1}, "kubernetes:core/v1:Secret": {"create": 2}, "kubernetes:core/v1:Service": {"same": 1}},
+		Changed:   3,
+		Diff:      "~ spec.replicas: 1 => 2",
+		Resources: []resourceChange{
+			{URN: urn(deploymentType, "app"), Type: deploymentType, Operation: "update", Risk: riskRestartsPods,
+				Risks:   []risk{{riskRestartsPods, "the pod template changes"}},
+				Changes: []propertyChange{{Path: "spec.template.spec.containers[0].image", Kind: "update", Old: "app:1", New: "app:2"}}},
+			{URN: urn(serviceType, "app"), Type: serviceType, Operation: "same", Risk: riskSafe},
+		},
 	}
 	lines := strings.Join(s.lines(), "\n")
-	for _, want := range []string{"kubernetes:apps/v1:Deployment", "update 1", "create 2", "stack dev: 3 to change"} {
+	for _, want := range []string{"kubernetes:apps/v1:Deployment", "update 1", "create 2", "stack dev: 3 to change",
+		"update   kubernetes:apps/v1:Deployment app  [restarts-pods]", `spec.template.spec.containers[0].image: "app:1" -> "app:2"`} {
 		if !strings.Contains(lines, want) {
 			t.Errorf("lines lack %q:\n%s", want, lines)
 		}
@@ -184,10 +205,14 @@ func TestChangeSummary(t *testing.T) {
 		t.Errorf("unchanged types are listed:\n%s", lines)
 	}
 	md := s.markdown()
-	for _, want := range []string{"### Preview of stack `dev`: 3 to change", "| `kubernetes:core/v1:Secret` | create 2 |", "```diff", "spec.replicas"} {
+	for _, want := range []string{"### Preview of stack `dev`: 3 to change", "| `kubernetes:core/v1:Secret` | create 2 |", "```diff", "spec.replicas",
+		"| update | `kubernetes:apps/v1:Deployment` `app` | restarts-pods<br>the pod template changes | `spec.template.spec.containers[0].image`: \"app:1\" -> \"app:2\" |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+	if strings.Contains(md, "`kubernetes:core/v1:Service` `app`") {
+		t.Errorf("an unchanged resource is listed:\n%s", md)
 	}
 }
 

@@ -26,6 +26,15 @@ func (e changesError) Error() string {
 
 func changesFound(n int) error { return changesError{n} }
 
+// driftError reports what drift found.
+type driftError struct{ count int }
+
+func (e driftError) Error() string {
+	return fmt.Sprintf("%d resource(s) drifted from the state; the next `deploy up` puts them back", e.count)
+}
+
+func driftFound(n int) error { return driftError{n} }
+
 // hint recognises the failures people hit most and says what to do; the engine's own text follows.
 type hint struct {
 	match   []string
@@ -61,6 +70,11 @@ func report(stderr io.Writer, opts options, err error) int {
 	if errors.As(err, &policies) {
 		fmt.Fprintln(stderr, "deploy:", err)
 		return exitPolicy
+	}
+	var drift driftError
+	if errors.As(err, &drift) {
+		fmt.Fprintln(stderr, "deploy:", err)
+		return exitDrift
 	}
 	var input inputError
 	if errors.As(err, &input) {

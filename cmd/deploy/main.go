@@ -2,7 +2,7 @@
 // the same pulumi.RunFunc as main.go, against the same stack files.
 //
 //	deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH] [--policy-report FILE]
-//	deploy up STACK
+//	deploy up STACK [--allow-destructive] [--confirm STACK]
 //	deploy refresh STACK [--expect-no-changes]
 //	deploy destroy STACK [--confirm STACK]
 //	deploy outputs STACK [--json] [--show-secrets]
@@ -11,10 +11,11 @@
 //	deploy cancel STACK
 //	deploy backup STACK --out FILE [--overwrite]
 //	deploy restore STACK --from FILE [--confirm STACK]
+//	deploy drift STACK [--json] [--summary-file PATH]
 //
 // Exit codes: 0 success, 1 the operation failed, 2 invalid input (usage, configuration, missing tools
-// or passphrase), 3 changes found under --expect-no-changes, 4 a preview's resources break an
-// error-severity policy (internal/policy).
+// or passphrase, a destructive plan up refuses), 3 changes found under --expect-no-changes, 4 a
+// preview's resources break an error-severity policy (internal/policy), 5 drift found.
 package main
 
 import (
@@ -37,7 +38,8 @@ const (
 	exitInvalid  = 2
 	exitChanges  = 3
 	exitPolicy   = 4
-	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|recover|cancel|backup|restore> STACK [flags]; deploy help for details"
+	exitDrift    = 5
+	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|recover|cancel|backup|restore|drift> STACK [flags]; deploy help for details"
 )
 
 // options are every flag of every command; each command reads its own.
@@ -45,6 +47,7 @@ type options struct {
 	command, stack string
 
 	diff, expectNoChanges, json, showSecrets, includeSecrets, overwrite bool
+	allowDestructive                                                    bool
 	summaryFile, confirm, out, from, secretsProvider, cluster           string
 	policyReport                                                        string
 }
@@ -53,7 +56,7 @@ type options struct {
 // rather than silently ignored.
 var commands = map[string][]string{
 	"preview": {"diff", "expect-no-changes", "json", "summary-file", "policy-report"},
-	"up":      {},
+	"up":      {"allow-destructive", "confirm"},
 	"refresh": {"expect-no-changes"},
 	"destroy": {"confirm"},
 	"outputs": {"json", "show-secrets"},
@@ -62,6 +65,7 @@ var commands = map[string][]string{
 	"cancel":  {},
 	"backup":  {"out", "overwrite"},
 	"restore": {"from", "confirm"},
+	"drift":   {"json", "summary-file"},
 }
 
 // commonFlags apply to every command.
@@ -87,7 +91,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "write machine-readable JSON to stdout")
 	fs.StringVar(&o.summaryFile, "summary-file", "", "append a Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY)")
 	fs.StringVar(&o.policyReport, "policy-report", "", "write the policy findings to this file as SARIF 2.1.0 (for code scanning)")
-	fs.StringVar(&o.confirm, "confirm", "", "the stack's name again: required to destroy a prod stack, and to restore a prod stack or over a state that holds resources")
+	fs.StringVar(&o.confirm, "confirm", "", "the stack's name again: required to destroy a prod stack, to let up take destructive steps on one, and to restore a prod stack or over a state that holds resources")
+	fs.BoolVar(&o.allowDestructive, "allow-destructive", false, "let up take steps that lose data or replace the Kubernetes provider")
 	fs.BoolVar(&o.showSecrets, "show-secrets", false, "print secret outputs in plain text")
 	fs.StringVar(&o.out, "out", "", "render: directory to render YAML into; backup: file to write the state to")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "backup: replace an existing --out file")
@@ -168,7 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 const helpText = `deploy: the nexios program through the Pulumi Automation API.
 
   deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH] [--policy-report FILE]
-  deploy up STACK
+  deploy up STACK [--allow-destructive] [--confirm STACK]
   deploy refresh STACK [--expect-no-changes]
   deploy destroy STACK [--confirm STACK]       (a prod stack needs --confirm with its name)
   deploy outputs STACK [--json] [--show-secrets]
@@ -179,6 +184,23 @@ const helpText = `deploy: the nexios program through the Pulumi Automation API.
   deploy restore STACK --from FILE [--confirm STACK]
                                                (a backup of the same stack; replacing a state that holds
                                                resources, or any prod stack's, needs --confirm with its name)
+  deploy drift STACK [--json] [--summary-file PATH]
+
+preview lists every step with its operation (create, update, replace, delete), the changed properties
+with old and new values (a secret shows as changed, never its value), what forces a replace, and its
+risk: safe; restarts-pods (a pod template changes); weakens-security (a namespace's Pod Security level
+drops, a NetworkPolicy is removed); data-loss (a PersistentVolumeClaim, a StatefulSet with volume claim
+templates such as Elasticsearch's or Prometheus' storage, or a Namespace replaced or deleted);
+replaces-provider (the Kubernetes provider replaced, and everything under it). --json writes the same
+per resource (resources[]), --summary-file as a Markdown table for a pull-request comment.
+
+up refreshes the state from the cluster, previews, prints the plan with each step's risk, and refuses
+(exit 2, nothing in the cluster changed) a plan with a data-loss or replaces-provider step unless
+--allow-destructive is given; a prod stack also needs --confirm with its name.
+
+drift previews a refresh, changing nothing: what changed in the cluster behind the program's back, per
+resource and property, in preview's shape; exit 0 when nothing drifted, 5 when something did (the next
+up puts it back).
 
 recover repairs what an interrupted run left: a state file a killed write left unreadable, the lock when
 the run that holds it is dead (a file backend's lock names its process; a live run's lock is left
@@ -209,5 +231,6 @@ Environment:
   NEXIOS_REAL_NODE            auto (default), on or off: whether a new local cluster gets a real node
                               running the containers (needs root; auto falls back to simulated nodes)
 
-Exit codes: 0 success, 1 the operation failed, 2 invalid input, 3 changes found with --expect-no-changes,
-4 a preview found an error-severity policy finding (checked before --expect-no-changes: 4 wins over 3).`
+Exit codes: 0 success, 1 the operation failed, 2 invalid input (or a destructive plan up refuses),
+3 changes found with --expect-no-changes, 4 a preview found an error-severity policy finding (checked
+before --expect-no-changes: 4 wins over 3), 5 drift found by drift.`

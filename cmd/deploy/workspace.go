@@ -51,6 +51,10 @@ func newDeployer(ctx context.Context, opts options, stdout, stderr io.Writer) (*
 	}
 	d := &deployer{opts: opts, stdout: stdout, stderr: stderr, tools: tools, env: tools.PulumiEnv()}
 	d.env["PULUMI_BACKEND_URL"] = backendURL(tools.Root)
+	// The stack is the source of truth: a field someone changed by hand (kubectl scale, edit) belongs
+	// to another server-side-apply field manager, and without force the provider refuses to put it
+	// back ("Server-Side Apply field conflict"), so up could not repair the drift that drift reports.
+	d.env["PULUMI_K8S_ENABLE_PATCH_FORCE"] = "true"
 
 	if _, err := os.Stat(filepath.Join(tools.Root, "Pulumi."+opts.stack+".yaml")); err != nil {
 		return nil, invalid(fmt.Errorf("stack %q has no Pulumi.%s.yaml in %s; stacks are defined by their files", opts.stack, opts.stack, tools.Root))
