@@ -34,13 +34,17 @@ const (
 // fails in the pipeline only when its job runs, possibly months later, so it
 // fails here first.
 var deployFlags = map[string][]string{
-	"preview": {"--diff", "--expect-no-changes", "--json", "--summary-file"},
-	"up":      nil,
+	"preview": {"--diff", "--expect-no-changes", "--json", "--summary-file", "--policy-report"},
+	"up":      {"--allow-destructive", "--confirm"},
 	"refresh": {"--expect-no-changes"},
 	"destroy": {"--confirm"},
 	"outputs": {"--json", "--show-secrets"},
 	"render":  {"--out", "--include-secrets"},
+	"recover": nil,
 	"cancel":  nil,
+	"backup":  {"--out", "--overwrite"},
+	"restore": {"--from", "--confirm"},
+	"drift":   {"--json", "--summary-file"},
 }
 
 // commonDeployFlags are accepted by every command.
@@ -48,7 +52,7 @@ var commonDeployFlags = []string{"--secrets-provider", "--cluster"}
 
 // stateWriters are the commands that write a stack's state, so two of them
 // on one stack must never run at once.
-var stateWriters = []string{"up", "refresh", "destroy", "cancel"}
+var stateWriters = []string{"up", "refresh", "destroy", "cancel", "recover", "restore"}
 
 func TestActionlintFindsNothingInTheDeployWorkflow(t *testing.T) {
 	root := repoRoot(t)
@@ -176,7 +180,7 @@ func TestDeployCommandsAndFlagsExist(t *testing.T) {
 		}
 	}
 	// Guards against the invocation pattern no longer matching anything.
-	for _, want := range []string{"preview", "up", "outputs", "refresh"} {
+	for _, want := range []string{"preview", "up", "outputs", "drift"} {
 		if !used[want] {
 			t.Errorf("%s: no job runs cmd/deploy %s; found %v", deployWorkflow, want, used)
 		}
