@@ -69,7 +69,7 @@ func TestLoggingOnInProd(t *testing.T) {
 	}
 	want := map[string]string{
 		ExportLoggingNamespace: "logging",
-		ExportElasticsearchURL: "https://nexios-logging-es-abc123.logging.svc.cluster.local:9200",
+		ExportElasticsearchURL: "https://nexios-logging-es.logging.svc.cluster.local:9200",
 		ExportKibanaURL:        "https://logs.example.com",
 		ExportLogsDataStream:   "nexios-logs",
 		ExportLoggingSecret:    "nexios-logging-credentials-abc123",

@@ -230,7 +230,7 @@ func TestMonitoringExports(t *testing.T) {
 	}
 	want := map[string]string{
 		ExportMonitoringNamespace: "monitoring",
-		ExportPrometheusURL:       "http://nexios-monitoring-prometheus-abc123.monitoring.svc.cluster.local:9090",
+		ExportPrometheusURL:       "http://nexios-monitoring-prometheus.monitoring.svc.cluster.local:9090",
 		ExportGrafanaURL:          "http://grafana.example.com",
 	}
 	expectExports(t, exports, want)

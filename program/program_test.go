@@ -181,7 +181,7 @@ func TestExportsAreTheDocumentedContract(t *testing.T) {
 		ExportNamespace:   "nexios-prod",
 		ExportPublicURL:   "https://nexios.example.com",
 		ExportImage:       "ghcr.io/acme/nexios:1.0.0",
-		ExportInternalURL: "http://nexios-service-abc123.nexios-prod.svc.cluster.local:80",
+		ExportInternalURL: "http://nexios-service.nexios-prod.svc.cluster.local:80",
 		ExportSecretName:  "nexios-secret-abc123",
 	}
 	for key, value := range exports {

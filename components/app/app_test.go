@@ -266,7 +266,7 @@ func TestNewAppChildren(t *testing.T) {
 			in := m.Find(t, tIngress, "web-ingress")
 			expectString(t, in, "spec.ingressClassName", "nginx")
 			expectString(t, in, "spec.rules[0].host", "nexios.example.com")
-			expectString(t, in, "spec.rules[0].http.paths[0].backend.service.name", "web-service-abc123")
+			expectString(t, in, "spec.rules[0].http.paths[0].backend.service.name", "web-service")
 			expectString(t, in, "spec.tls[0].secretName", "nexios-example-com-tls")
 			expectString(t, in, `metadata.annotations["cert-manager.io/cluster-issuer"]`, "letsencrypt")
 		}},
@@ -348,8 +348,8 @@ func TestAppOutputs(t *testing.T) {
 		want   any
 	}{
 		{"namespace", app.Namespace, "nexios-prod"},
-		{"service", app.ServiceName, "web-service-abc123"},
-		{"internal url", app.InternalURL, "http://web-service-abc123.nexios-prod.svc.cluster.local:80"},
+		{"service", app.ServiceName, "web-service"},
+		{"internal url", app.InternalURL, "http://web-service.nexios-prod.svc.cluster.local:80"},
 		{"public url", app.PublicURL, "https://nexios.example.com"},
 		{"image", app.Image, "ghcr.io/acme/nexios:1.0.0"},
 		{"secret name", app.SecretName, "web-secret-abc123"},

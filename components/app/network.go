@@ -36,8 +36,10 @@ func (b *builder) service(backend kube.Backend) (*corev1.Service, error) {
 			Name: pulumi.String(portMetrics), Port: pulumi.Int(a.Metrics.Port), TargetPort: pulumi.String(portMetrics), Protocol: pulumi.String("TCP"),
 		})
 	}
-	service, err := kube.NewService(b.ctx, b.name+"-service", &corev1.ServiceArgs{
-		Metadata: b.meta(),
+	name := b.name + "-service"
+	service, err := kube.NewService(b.ctx, name, &corev1.ServiceArgs{
+		// Its name is the exported serviceName: fixed, so a recovered cluster keeps it (kube.AddressName).
+		Metadata: kube.AddressName(b.meta(), name),
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String(a.Service.Type),
 			Selector: kube.StringMap(b.selector()),

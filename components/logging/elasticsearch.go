@@ -203,8 +203,10 @@ func (b *builder) elasticsearch(creds *credentials) (*elasticsearch, error) {
 	// Clients' Service: kube.NewService proves it against the template and skips the provider's
 	// Service await (its fixed 10-second settle); the StatefulSet's await below still waits for every
 	// node to be Ready.
+	// Its name is in the exported elasticsearchUrl: fixed, so a recovered cluster keeps it
+	// (kube.AddressName).
 	client, err := kube.NewService(b.ctx, b.name+"-es", &corev1.ServiceArgs{
-		Metadata: b.meta(partElasticsearch),
+		Metadata: kube.AddressName(b.meta(partElasticsearch), b.name+"-es"),
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String("ClusterIP"),
 			Selector: selector,

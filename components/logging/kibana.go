@@ -172,8 +172,9 @@ func (b *builder) kibana(creds *credentials, es *elasticsearch, setup *batchv1.J
 	// kube.NewService proves the Service against the Deployment's pod template and skips the
 	// provider's Service await (its fixed 10-second settle): the Deployment's await above already
 	// returns only once Kibana's pods are Ready.
+	// Its name is in the exported kibanaUrl: fixed, so a recovered cluster keeps it (kube.AddressName).
 	service, err := kube.NewService(b.ctx, b.name+"-kibana", &corev1.ServiceArgs{
-		Metadata: b.meta(partKibana),
+		Metadata: kube.AddressName(b.meta(partKibana), b.name+"-kibana"),
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String("ClusterIP"),
 			Selector: selector,

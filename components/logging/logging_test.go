@@ -234,8 +234,8 @@ func TestOutputs(t *testing.T) {
 	}{
 		"namespace":         {l.Namespace, "logging"},
 		"agentsNamespace":   {l.AgentsNamespace, "logging-agents"},
-		"elasticsearchUrl":  {l.ElasticsearchURL, "https://logs-es-abc123.logging.svc.cluster.local:9200"},
-		"kibanaUrl":         {l.KibanaURL, "http://logs-kibana-abc123.logging.svc.cluster.local:5601"},
+		"elasticsearchUrl":  {l.ElasticsearchURL, "https://logs-es.logging.svc.cluster.local:9200"},
+		"kibanaUrl":         {l.KibanaURL, "http://logs-kibana.logging.svc.cluster.local:5601"},
 		"publicKibanaUrl":   {l.PublicKibanaURL, "https://logs.example.com"},
 		"credentialsSecret": {l.CredentialsSecret, "logs-credentials-abc123"},
 		"dataStream":        {l.DataStream, "nexios-logs"},

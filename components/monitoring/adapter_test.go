@@ -10,14 +10,14 @@ func TestAdapterRegistration(t *testing.T) {
 	api := m.Find(t, tAPIService, "mon-custom-metrics")
 	expectString(t, api, "metadata.name", "v1beta1.custom.metrics.k8s.io")
 	expectString(t, api, "spec.group", "custom.metrics.k8s.io")
-	expectString(t, api, "spec.service.name", "mon-adapter-abc123")
+	expectString(t, api, "spec.service.name", "mon-adapter")
 	expectString(t, api, "spec.service.namespace", "monitoring")
 	expectString(t, m.Find(t, tClusterBinding, "mon-prometheus-adapter-auth-delegator"), "roleRef.name", "system:auth-delegator")
 	reader := m.Find(t, tRoleBinding, "mon-adapter-auth-reader")
 	expectString(t, reader, "metadata.namespace", "kube-system")
 	expectString(t, reader, "roleRef.name", "extension-apiserver-authentication-reader")
 	d := m.Find(t, tDeployment, "mon-adapter")
-	if a := args(d); !strings.Contains(a, "--prometheus-url=http://mon-prometheus-abc123.monitoring.svc.cluster.local:9090/") {
+	if a := args(d); !strings.Contains(a, "--prometheus-url=http://mon-prometheus.monitoring.svc.cluster.local:9090/") {
 		t.Errorf("adapter args %q", a)
 	}
 	config := m.Find(t, tConfigMap, "mon-adapter-config").String(`data["config.yaml"]`)

@@ -90,7 +90,7 @@ func TestGrafanaDeployment(t *testing.T) {
 	}
 	provisioning := m.Find(t, tConfigMap, "mon-grafana-provisioning")
 	ds := provisioning.String(`data["datasources.yaml"]`)
-	if !strings.Contains(ds, "http://mon-prometheus-abc123.monitoring.svc.cluster.local:9090") || !strings.Contains(ds, "type: elasticsearch") {
+	if !strings.Contains(ds, "http://mon-prometheus.monitoring.svc.cluster.local:9090") || !strings.Contains(ds, "type: elasticsearch") {
 		t.Errorf("datasources:\n%s", ds)
 	}
 	dashboards := m.Find(t, tConfigMap, "mon-grafana-dashboards")

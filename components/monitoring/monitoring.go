@@ -162,7 +162,8 @@ func (b *builder) labels(workload string) map[string]string {
 	return l
 }
 
-// meta is the metadata of a namespaced child; names are left to Pulumi's auto-naming.
+// meta is the metadata of a namespaced child; names are left to Pulumi's auto-naming, but for the
+// Services of service().
 func (b *builder) meta(workload string) *metav1.ObjectMetaArgs {
 	return &metav1.ObjectMetaArgs{Namespace: b.namespace, Labels: kube.StringMap(b.labels(workload))}
 }
@@ -182,8 +183,11 @@ func (b *builder) serviceURL(service *corev1.Service, port int) pulumi.StringOut
 // that the port is theirs, then skips the provider's Service await and its fixed 10-second settle:
 // the workload's own await already returns only once its pods are Ready (see kube.NewService).
 func (b *builder) service(suffix, workload, portName string, port int, template *corev1.PodTemplateSpecArgs) (*corev1.Service, error) {
-	service, err := kube.NewService(b.ctx, b.name+"-"+suffix, &corev1.ServiceArgs{
-		Metadata: b.meta(workload),
+	name := b.name + "-" + suffix
+	service, err := kube.NewService(b.ctx, name, &corev1.ServiceArgs{
+		// Prometheus' and Grafana's names are in the exported URLs (the adapter's, which the APIService
+		// names, follows the same rule): fixed, so a recovered cluster keeps them (kube.AddressName).
+		Metadata: kube.AddressName(b.meta(workload), name),
 		Spec: &corev1.ServiceSpecArgs{
 			Selector: kube.StringMap(b.selector(workload)),
 			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{

@@ -226,11 +226,11 @@ func TestChildrenFollowTheHouseRules(t *testing.T) {
 		}
 	}
 	url, _ := mocktest.Await(t, mon.PrometheusURL)
-	if url != "http://mon-prometheus-abc123.monitoring.svc.cluster.local:9090" {
+	if url != "http://mon-prometheus.monitoring.svc.cluster.local:9090" {
 		t.Errorf("PrometheusURL = %v", url)
 	}
 	url, _ = mocktest.Await(t, mon.GrafanaURL)
-	if url != "http://mon-grafana-abc123.monitoring.svc.cluster.local:80" {
+	if url != "http://mon-grafana.monitoring.svc.cluster.local:80" {
 		t.Errorf("GrafanaURL = %v", url)
 	}
 	url, _ = mocktest.Await(t, mon.GrafanaPublicURL)
@@ -257,7 +257,7 @@ func TestPrometheusGoverningServiceIsHeadless(t *testing.T) {
 		t.Error("the clients' Prometheus Service is headless too")
 	}
 	url, _ := mocktest.Await(t, mon.PrometheusURL)
-	if url != "http://mon-prometheus-abc123.monitoring.svc.cluster.local:9090" {
+	if url != "http://mon-prometheus.monitoring.svc.cluster.local:9090" {
 		t.Errorf("PrometheusURL = %v, want the ClusterIP Service", url)
 	}
 	// Every StatefulSet of the stack names a headless Service.
