@@ -314,3 +314,46 @@ func (c apiClient) must(t *testing.T, method, path, body string) {
 		t.Fatalf("%s %s: HTTP %d", method, path, resp.StatusCode)
 	}
 }
+
+// upRefusesShrinkingClaim gives the app a volume, then asks for a smaller one, which Kubernetes
+// rejects (a volume only grows): the provider's server-side dry run makes the preview fail naming the
+// claim, so up stops at its own preview, before anything changes, instead of half-way through.
+// Taking the volume away again is data loss, allowed explicitly.
+func upRefusesShrinkingClaim(ctx context.Context, t *testing.T, p *pipeline, api apiClient) {
+	volume := func(size string) map[string]string {
+		return map[string]string{"  nexios:app:\n": "  nexios:app:\n    volumes:\n      - name: data\n        mountPath: /data\n        size: " +
+			size + "\n        accessMode: ReadWriteOnce\n"}
+	}
+	restore := editStack(t, p, volume("2Gi"), "")
+	p.mustRun(ctx, "up", "dev")
+	restore()
+	restore = editStack(t, p, volume("1Gi"), "")
+	for _, args := range [][]string{{"preview", "dev"}, {"up", "dev"}, {"up", "dev", "--allow-destructive"}} {
+		r := p.run(ctx, args...)
+		if r.code != 1 {
+			t.Fatalf("%v: exit %d, want 1 (the preview fails)\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+		}
+		if output := r.stdout + r.stderr; !strings.Contains(output, "PersistentVolumeClaim") || !strings.Contains(output, "can not be less than") {
+			t.Errorf("%v: the output does not say the claim cannot shrink:\n%s", args, output)
+		}
+	}
+	var list struct {
+		Items []struct {
+			Spec struct {
+				Resources struct {
+					Requests map[string]string `json:"requests"`
+				} `json:"resources"`
+			} `json:"spec"`
+		} `json:"items"`
+	}
+	namespace := currentOutputs(ctx, t, p)["namespace"]
+	if code := api.get(t, "/api/v1/namespaces/"+namespace+"/persistentvolumeclaims", &list); code != http.StatusOK || len(list.Items) != 1 ||
+		list.Items[0].Spec.Resources.Requests["storage"] != "2Gi" {
+		t.Errorf("the app's claims after the refused up (HTTP %d): %+v, want one of 2Gi", code, list.Items)
+	}
+	restore()
+	r := p.mustRun(ctx, "up", "dev", "--allow-destructive")
+	if !strings.Contains(r.stderr, "going ahead with") || !strings.Contains(r.stderr, "PersistentVolumeClaim") {
+		t.Errorf("removing the volume is not named as the destructive step it is:\n%s", r.stderr)
+	}
+}

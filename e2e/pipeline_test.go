@@ -443,6 +443,9 @@ func TestPipeline(t *testing.T) {
 	t.Run("up refuses a data-loss plan without --allow-destructive", func(t *testing.T) {
 		upRefusesDataLoss(ctx, t, p, api)
 	})
+	t.Run("a volume claim the cluster cannot shrink stops up at its preview, before anything changes", func(t *testing.T) {
+		upRefusesShrinkingClaim(ctx, t, p, api)
+	})
 	t.Run("drift reports what changed behind the program's back and up repairs it", func(t *testing.T) {
 		driftIsReportedAndRepaired(ctx, t, p, api)
 	})
