@@ -214,7 +214,8 @@ up puts it back).
 
 rollback re-applies the configuration of an earlier successful update from the stack's own history
 (pulumi stack history): update N with --to N, by default the last successful update before the latest
-update. It goes through up's gate (refresh, the plan with its risks, a destructive plan refused with
+update (N as the Pulumi Cloud numbers runs; on a file backend, whose history shows 0, deploy numbers
+them the same way: 1 the oldest run of any kind). It goes through up's gate (refresh, the plan with its risks, a destructive plan refused with
 exit 2 unless --allow-destructive, prod also --confirm). The stack file is not touched: it still holds
 the newer configuration, which the next up applies again unless you revert it (e.g. with git). A
 rollback restores configuration, not code: the current program runs. Secrets in the old configuration

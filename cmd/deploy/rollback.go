@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -36,7 +35,7 @@ func (d *deployer) rollback(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading the history of stack %q: %w", d.opts.stack, err)
 	}
-	target, err := rollbackTarget(history, d.opts.to)
+	target, err := rollbackTarget(numbered(history), d.opts.to)
 	if err != nil {
 		return invalid(fmt.Errorf("stack %q: %w", d.opts.stack, err))
 	}
@@ -89,25 +88,35 @@ func (d *deployer) rollback(ctx context.Context) error {
 
 func stackFileName(stack string) string { return "Pulumi." + stack + ".yaml" }
 
+// numbered returns the history (newest first, as the CLI lists it) with its versions. A file backend
+// records none (every run is version 0): its runs are numbered as the Pulumi Cloud numbers them, 1 the
+// oldest run of any kind.
+func numbered(history []auto.UpdateSummary) []auto.UpdateSummary {
+	if slices.ContainsFunc(history, func(u auto.UpdateSummary) bool { return u.Version != 0 }) {
+		return history
+	}
+	out := slices.Clone(history)
+	for i := range out {
+		out[i].Version = len(out) - i
+	}
+	return out
+}
+
 // rollbackTarget picks the update to roll back to from a stack's history (any order): version to, or
 // when to is 0 the last successful update before the stack's latest update. Only successful updates
 // qualify; every refusal names the versions that would.
 func rollbackTarget(history []auto.UpdateSummary, to int) (auto.UpdateSummary, error) {
 	updates := slices.Clone(history)
 	slices.SortFunc(updates, func(a, b auto.UpdateSummary) int { return b.Version - a.Version })
-	var candidates []int
+	var candidates []string
 	for _, u := range updates {
 		if u.Kind == historyKindUpdate && u.Result == historyResultSuccess {
-			candidates = append(candidates, u.Version)
+			candidates = append(candidates, fmt.Sprintf("%d (%s)", u.Version, u.StartTime))
 		}
 	}
 	available := "none"
 	if len(candidates) > 0 {
-		var versions []string
-		for _, v := range candidates {
-			versions = append(versions, strconv.Itoa(v))
-		}
-		available = strings.Join(versions, ", ")
+		available = strings.Join(candidates, ", ")
 	}
 	if to == 0 {
 		latest := slices.IndexFunc(updates, func(u auto.UpdateSummary) bool { return u.Kind == historyKindUpdate })
@@ -274,7 +283,7 @@ func (d *deployer) secretConfigOf(ctx context.Context, version int) (auto.Config
 		return nil, fmt.Errorf("reading the secret configuration of update %d of stack %q failed (the CLI's output is withheld, since it may hold secrets); "+
 			"`pulumi stack history --stack %s` shows whether the history can be read", version, d.opts.stack, d.opts.stack)
 	}
-	for _, u := range history {
+	for _, u := range numbered(history) {
 		if u.Version == version {
 			return u.Config, nil
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -10,7 +12,7 @@ import (
 
 func TestRollbackTarget(t *testing.T) {
 	u := func(version int, kind, result string) auto.UpdateSummary {
-		return auto.UpdateSummary{Version: version, Kind: kind, Result: result}
+		return auto.UpdateSummary{Version: version, Kind: kind, Result: result, StartTime: "t" + strconv.Itoa(version)}
 	}
 	// Newest first, as the CLI lists them: two updates, a refresh between, a failed update last.
 	history := []auto.UpdateSummary{
@@ -31,13 +33,13 @@ func TestRollbackTarget(t *testing.T) {
 		{name: "default after a failed update: the last success before it", history: history, want: 4},
 		{name: "default skips refreshes and failures", history: []auto.UpdateSummary{u(5, "refresh", "succeeded"), u(4, "update", "succeeded"), u(3, "update", "failed"), u(2, "update", "succeeded")}, want: 2},
 		{name: "default in any order", history: []auto.UpdateSummary{u(1, "update", "succeeded"), u(3, "update", "succeeded"), u(2, "update", "succeeded")}, want: 2},
-		{name: "default with one update only", history: []auto.UpdateSummary{u(1, "update", "succeeded")}, wantErr: []string{"no successful update before the latest one", "successful updates: 1"}},
+		{name: "default with one update only", history: []auto.UpdateSummary{u(1, "update", "succeeded")}, wantErr: []string{"no successful update before the latest one", "successful updates: 1 (t1)"}},
 		{name: "default with no history", history: nil, wantErr: []string{"successful updates: none"}},
 		{name: "--to a successful update", history: history, to: 1, want: 1},
 		{name: "--to the latest success", history: history, to: 4, want: 4},
-		{name: "--to a version not in the history", history: history, to: 9, wantErr: []string{"--to 9", "no version 9", "4, 2, 1"}},
-		{name: "--to a refresh", history: history, to: 5, wantErr: []string{"version 5 is a refresh, not an update", "4, 2, 1"}},
-		{name: "--to a failed update", history: history, to: 3, wantErr: []string{"update 3 did not succeed (failed)", "4, 2, 1"}},
+		{name: "--to a version not in the history", history: history, to: 9, wantErr: []string{"--to 9", "no version 9", "4 (t4), 2 (t2), 1 (t1)"}},
+		{name: "--to a refresh", history: history, to: 5, wantErr: []string{"version 5 is a refresh, not an update", "4 (t4), 2 (t2), 1 (t1)"}},
+		{name: "--to a failed update", history: history, to: 3, wantErr: []string{"update 3 did not succeed (failed)", "4 (t4), 2 (t2), 1 (t1)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +60,33 @@ func TestRollbackTarget(t *testing.T) {
 			}
 			if got.Version != tt.want {
 				t.Errorf("got update %d, want %d", got.Version, tt.want)
+			}
+		})
+	}
+}
+
+func TestNumbered(t *testing.T) {
+	tests := []struct {
+		name     string
+		versions []int
+		want     []int
+	}{
+		{name: "a file backend's history, newest first, numbered from the oldest", versions: []int{0, 0, 0}, want: []int{3, 2, 1}},
+		{name: "a service backend's versions kept", versions: []int{9, 7, 4}, want: []int{9, 7, 4}},
+		{name: "no history", versions: nil, want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var history []auto.UpdateSummary
+			for _, v := range tt.versions {
+				history = append(history, auto.UpdateSummary{Version: v})
+			}
+			var got []int
+			for _, u := range numbered(history) {
+				got = append(got, u.Version)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
 	}
