@@ -48,6 +48,8 @@ func (d *deployer) runCommand(ctx context.Context) error {
 		return d.restore(ctx)
 	case "drift":
 		return d.drift(ctx)
+	case "rollback":
+		return d.rollback(ctx)
 	}
 	return invalid(fmt.Errorf("unknown command %q", d.opts.command))
 }

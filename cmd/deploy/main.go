@@ -12,10 +12,12 @@
 //	deploy backup STACK --out FILE [--overwrite]
 //	deploy restore STACK --from FILE [--confirm STACK]
 //	deploy drift STACK [--json] [--summary-file PATH]
+//	deploy rollback STACK [--to N] [--allow-destructive] [--confirm STACK]
 //
 // Exit codes: 0 success, 1 the operation failed, 2 invalid input (usage, configuration, missing tools
-// or passphrase, a destructive plan up refuses), 3 changes found under --expect-no-changes, 4 a
-// preview's resources break an error-severity policy (internal/policy), 5 drift found.
+// or passphrase, a destructive plan up or rollback refuses, a rollback target that is not a successful
+// update), 3 changes found under --expect-no-changes, 4 a preview's resources break an error-severity
+// policy (internal/policy), 5 drift found.
 package main
 
 import (
@@ -39,7 +41,7 @@ const (
 	exitChanges  = 3
 	exitPolicy   = 4
 	exitDrift    = 5
-	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|recover|cancel|backup|restore|drift> STACK [flags]; deploy help for details"
+	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|recover|cancel|backup|restore|drift|rollback> STACK [flags]; deploy help for details"
 )
 
 // options are every flag of every command; each command reads its own.
@@ -50,22 +52,25 @@ type options struct {
 	allowDestructive                                                    bool
 	summaryFile, confirm, out, from, secretsProvider, cluster           string
 	policyReport                                                        string
+	// to is rollback's --to: an update version, 0 for the default.
+	to int
 }
 
 // commands lists which flags each command accepts, so a flag given to the wrong command is an error
 // rather than silently ignored.
 var commands = map[string][]string{
-	"preview": {"diff", "expect-no-changes", "json", "summary-file", "policy-report"},
-	"up":      {"allow-destructive", "confirm"},
-	"refresh": {"expect-no-changes"},
-	"destroy": {"confirm"},
-	"outputs": {"json", "show-secrets"},
-	"render":  {"out", "include-secrets"},
-	"recover": {},
-	"cancel":  {},
-	"backup":  {"out", "overwrite"},
-	"restore": {"from", "confirm"},
-	"drift":   {"json", "summary-file"},
+	"preview":  {"diff", "expect-no-changes", "json", "summary-file", "policy-report"},
+	"up":       {"allow-destructive", "confirm"},
+	"refresh":  {"expect-no-changes"},
+	"destroy":  {"confirm"},
+	"outputs":  {"json", "show-secrets"},
+	"render":   {"out", "include-secrets"},
+	"recover":  {},
+	"cancel":   {},
+	"backup":   {"out", "overwrite"},
+	"restore":  {"from", "confirm"},
+	"drift":    {"json", "summary-file"},
+	"rollback": {"to", "allow-destructive", "confirm"},
 }
 
 // commonFlags apply to every command.
@@ -91,8 +96,9 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "write machine-readable JSON to stdout")
 	fs.StringVar(&o.summaryFile, "summary-file", "", "append a Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY)")
 	fs.StringVar(&o.policyReport, "policy-report", "", "write the policy findings to this file as SARIF 2.1.0 (for code scanning)")
-	fs.StringVar(&o.confirm, "confirm", "", "the stack's name again: required to destroy a prod stack, to let up take destructive steps on one, and to restore a prod stack or over a state that holds resources")
-	fs.BoolVar(&o.allowDestructive, "allow-destructive", false, "let up take steps that lose data or replace the Kubernetes provider")
+	fs.StringVar(&o.confirm, "confirm", "", "the stack's name again: required to destroy a prod stack, to let up or rollback take destructive steps on one, and to restore a prod stack or over a state that holds resources")
+	fs.BoolVar(&o.allowDestructive, "allow-destructive", false, "let up or rollback take steps that lose data or replace the Kubernetes provider")
+	fs.IntVar(&o.to, "to", 0, "rollback: the version of the successful update to roll back to (pulumi stack history); default the last one before the latest update")
 	fs.BoolVar(&o.showSecrets, "show-secrets", false, "print secret outputs in plain text")
 	fs.StringVar(&o.out, "out", "", "render: directory to render YAML into; backup: file to write the state to")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "backup: replace an existing --out file")
@@ -106,8 +112,9 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
 	}
-	var misplaced []string
+	var misplaced, set []string
 	fs.Visit(func(f *flag.Flag) {
+		set = append(set, f.Name)
 		if !slices.Contains(allowed, f.Name) && !slices.Contains(commonFlags, f.Name) {
 			misplaced = append(misplaced, "--"+f.Name)
 		}
@@ -122,6 +129,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("backup needs --out FILE: %w", errUsage)
 	case o.command == "restore" && o.from == "":
 		return o, fmt.Errorf("restore needs --from FILE: %w", errUsage)
+	case o.command == "rollback" && o.to < 0, o.command == "rollback" && o.to == 0 && slices.Contains(set, "to"):
+		return o, fmt.Errorf("--to must be an update version (1 or more, as pulumi stack history lists them), got %d: %w", o.to, errUsage)
 	case o.cluster != "auto" && o.cluster != "local" && o.cluster != "kubeconfig":
 		return o, fmt.Errorf("--cluster must be auto, local or kubeconfig, got %q: %w", o.cluster, errUsage)
 	}
@@ -185,6 +194,7 @@ const helpText = `deploy: the nexios program through the Pulumi Automation API.
                                                (a backup of the same stack; replacing a state that holds
                                                resources, or any prod stack's, needs --confirm with its name)
   deploy drift STACK [--json] [--summary-file PATH]
+  deploy rollback STACK [--to N] [--allow-destructive] [--confirm STACK]
 
 preview lists every step with its operation (create, update, replace, delete), the changed properties
 with old and new values (a secret shows as changed, never its value), what forces a replace, and its
@@ -201,6 +211,16 @@ up refreshes the state from the cluster, previews, prints the plan with each ste
 drift previews a refresh, changing nothing: what changed in the cluster behind the program's back, per
 resource and property, in preview's shape; exit 0 when nothing drifted, 5 when something did (the next
 up puts it back).
+
+rollback re-applies the configuration of an earlier successful update from the stack's own history
+(pulumi stack history): update N with --to N, by default the last successful update before the latest
+update (N as the Pulumi Cloud numbers runs; on a file backend, whose history shows 0, deploy numbers
+them the same way: 1 the oldest run of any kind). It goes through up's gate (refresh, the plan with its risks, a destructive plan refused with
+exit 2 unless --allow-destructive, prod also --confirm). The stack file is not touched: it still holds
+the newer configuration, which the next up applies again unless you revert it (e.g. with git). A
+rollback restores configuration, not code: the current program runs. Secrets in the old configuration
+are never printed; a generated secret whose rotation value changes back is generated anew. A --to that
+is not a successful update exits 2 naming the versions that are.
 
 recover repairs what an interrupted run left: a state file a killed write left unreadable, the lock when
 the run that holds it is dead (a file backend's lock names its process; a live run's lock is left
@@ -231,6 +251,6 @@ Environment:
   NEXIOS_REAL_NODE            auto (default), on or off: whether a new local cluster gets a real node
                               running the containers (needs root; auto falls back to simulated nodes)
 
-Exit codes: 0 success, 1 the operation failed, 2 invalid input (or a destructive plan up refuses),
-3 changes found with --expect-no-changes, 4 a preview found an error-severity policy finding (checked
+Exit codes: 0 success, 1 the operation failed, 2 invalid input (or a destructive plan up or rollback
+refuses, or a --to that is not a successful update), 3 changes found with --expect-no-changes, 4 a preview found an error-severity policy finding (checked
 before --expect-no-changes: 4 wins over 3), 5 drift found by drift.`

@@ -34,17 +34,18 @@ const (
 // fails in the pipeline only when its job runs, possibly months later, so it
 // fails here first.
 var deployFlags = map[string][]string{
-	"preview": {"--diff", "--expect-no-changes", "--json", "--summary-file", "--policy-report"},
-	"up":      {"--allow-destructive", "--confirm"},
-	"refresh": {"--expect-no-changes"},
-	"destroy": {"--confirm"},
-	"outputs": {"--json", "--show-secrets"},
-	"render":  {"--out", "--include-secrets"},
-	"recover": nil,
-	"cancel":  nil,
-	"backup":  {"--out", "--overwrite"},
-	"restore": {"--from", "--confirm"},
-	"drift":   {"--json", "--summary-file"},
+	"preview":  {"--diff", "--expect-no-changes", "--json", "--summary-file", "--policy-report"},
+	"up":       {"--allow-destructive", "--confirm"},
+	"refresh":  {"--expect-no-changes"},
+	"destroy":  {"--confirm"},
+	"outputs":  {"--json", "--show-secrets"},
+	"render":   {"--out", "--include-secrets"},
+	"recover":  nil,
+	"cancel":   nil,
+	"backup":   {"--out", "--overwrite"},
+	"restore":  {"--from", "--confirm"},
+	"drift":    {"--json", "--summary-file"},
+	"rollback": {"--to", "--allow-destructive", "--confirm"},
 }
 
 // commonDeployFlags are accepted by every command.
@@ -52,7 +53,7 @@ var commonDeployFlags = []string{"--secrets-provider", "--cluster"}
 
 // stateWriters are the commands that write a stack's state, so two of them
 // on one stack must never run at once.
-var stateWriters = []string{"up", "refresh", "destroy", "cancel", "recover", "restore"}
+var stateWriters = []string{"up", "refresh", "destroy", "cancel", "recover", "restore", "rollback"}
 
 func TestActionlintFindsNothingInTheDeployWorkflow(t *testing.T) {
 	root := repoRoot(t)
