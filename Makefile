@@ -26,7 +26,7 @@ test: lint unit e2e ## Everything CI runs: lint, unit tests, then end-to-end tes
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-unit: host-packages ## Unit tests: components and stacks with Pulumi mocks, no cluster needed.
+unit: host-packages ## Unit tests: components, stacks and program with Pulumi mocks, and the commands' own; no cluster needed.
 	go test -count=1 ./components/... ./stacks/... ./program/... ./cmd/...
 	/usr/bin/python3 -m unittest discover -s examples/app -v
 
