@@ -180,9 +180,13 @@ func TestProdProfile(t *testing.T) {
 	})
 }
 
-// prodStack writes the committed Pulumi.prod.yaml, with the ingress off and the test cluster as
-// target, into a scratch project, and opens it with the program inline in a scratch backend.
-func prodStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, kubeconfig string) auto.Stack {
+// localDatabaseURL is the prod profile's required database URL in local tests: set as a secret, never
+// reached (kwok runs no container).
+const localDatabaseURL = "postgresql://nexios:e2e@db.invalid:5432/nexios"
+
+// localProdConfig is the committed Pulumi.prod.yaml's configuration as the local cluster can run it:
+// the ingress off (no ingress controller runs there) and the environment explicit.
+func localProdConfig(t *testing.T, tc toolchain.Toolchain) map[string]any {
 	t.Helper()
 	var stackFile struct {
 		Config map[string]any `yaml:"config"`
@@ -201,8 +205,16 @@ func prodStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, kubeco
 	}
 	ingress["enabled"] = false
 	stackFile.Config["nexios:environment"] = "prod"
-	stackFile.Config["nexios:target"] = map[string]any{"kubeconfig": kubeconfig}
-	rendered, err := yaml.Marshal(stackFile)
+	return stackFile.Config
+}
+
+// prodStack writes localProdConfig, with the test cluster as target, into a scratch project, and opens
+// it with the program inline in a scratch backend.
+func prodStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, kubeconfig string) auto.Stack {
+	t.Helper()
+	config := localProdConfig(t, tc)
+	config["nexios:target"] = map[string]any{"kubeconfig": kubeconfig}
+	rendered, err := yaml.Marshal(map[string]any{"config": config})
 	if err != nil {
 		t.Fatalf("rendering the stack file: %v", err)
 	}
@@ -228,7 +240,7 @@ func prodStack(ctx context.Context, t *testing.T, tc toolchain.Toolchain, kubeco
 	if err != nil {
 		t.Fatalf("creating the stack: %v", err)
 	}
-	if err := stack.SetConfig(ctx, "nexios:databaseUrl", auto.ConfigValue{Value: "postgresql://nexios:e2e@db.invalid:5432/nexios", Secret: true}); err != nil {
+	if err := stack.SetConfig(ctx, "nexios:databaseUrl", auto.ConfigValue{Value: localDatabaseURL, Secret: true}); err != nil {
 		t.Fatalf("setting databaseUrl: %v", err)
 	}
 	return stack
@@ -280,6 +292,13 @@ func workloads(t *testing.T, api apiClient, namespace string) map[string]workloa
 	return found
 }
 
+// containerRequests is what the tests read of a pod spec's containers: their resource requests.
+type containerRequests []struct {
+	Resources struct {
+		Requests map[string]string `json:"requests"`
+	} `json:"resources"`
+}
+
 // pendingPods explains a failed up that timed out on scheduling: each Pending pod with what it
 // requests and why the scheduler left it, which names the resource the nodes lack.
 func pendingPods(t *testing.T, api apiClient) string {
@@ -291,11 +310,7 @@ func pendingPods(t *testing.T, api apiClient) string {
 				Name      string `json:"name"`
 			} `json:"metadata"`
 			Spec struct {
-				Containers []struct {
-					Resources struct {
-						Requests map[string]string `json:"requests"`
-					} `json:"resources"`
-				} `json:"containers"`
+				Containers containerRequests `json:"containers"`
 			} `json:"spec"`
 			Status struct {
 				Phase      string `json:"phase"`

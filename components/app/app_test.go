@@ -442,3 +442,28 @@ func TestEphemeralStorage(t *testing.T) {
 		})
 	}
 }
+
+// `up` waits for the Deployment's rollout as long as its progress deadline (and the slack for the
+// controller's verdict), never the provider's own ten minutes.
+func TestRolloutWait(t *testing.T) {
+	short := devArgs()
+	short.Rollout.ProgressDeadlineSeconds = 30
+	tests := []struct {
+		name string
+		args AppArgs
+		want string
+	}{
+		{"the default deadline", devArgs(), "10m30s"},
+		{"a short deadline", short, "1m0s"},
+		{"prod", prodArgs(), "10m30s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := deploy(t, tt.args)
+			d := m.Find(t, tDeployment, "web-deployment")
+			if d.CreateTimeout != tt.want || d.UpdateTimeout != tt.want {
+				t.Errorf("timeouts create %q update %q, want %q", d.CreateTimeout, d.UpdateTimeout, tt.want)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"time"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -27,6 +28,19 @@ const (
 	zoneSpreadMaxSkew     = 1
 	hostnameSpreadMaxSkew = 1
 )
+
+// rolloutWaitSlack is how long `up` waits for a rollout beyond its progress deadline: time for the
+// deployment controller to record ProgressDeadlineExceeded, so the failure says why.
+const rolloutWaitSlack = 30 * time.Second
+
+// rolloutWait is how long the provider waits for the Deployment to become Ready on a create or an
+// update. The provider only warns on ProgressDeadlineExceeded and otherwise waits its own ten minutes,
+// so without this a release whose pods are never Ready would hold `up` for ten minutes whatever the
+// configured deadline. A rollout still progressing at that point fails `up` and goes on in the cluster,
+// as Kubernetes' deadline counts only the time without progress.
+func rolloutWait(r Rollout) string {
+	return (time.Duration(r.ProgressDeadlineSeconds)*time.Second + rolloutWaitSlack).String()
+}
 
 // deployment creates the app's Deployment and returns it with its metadata and pod template, which the
 // Service is checked against.
@@ -69,7 +83,7 @@ func (b *builder) deployment(sa *corev1.ServiceAccount, env *environment, claims
 	deployment, err := appsv1.NewDeployment(b.ctx, b.name+"-deployment", &appsv1.DeploymentArgs{
 		Metadata: meta,
 		Spec:     spec,
-	}, b.child, b.deps)
+	}, b.child, b.deps, pulumi.Timeouts(&pulumi.CustomTimeouts{Create: rolloutWait(r), Update: rolloutWait(r)}))
 	if err != nil {
 		return nil, kube.Backend{}, fmt.Errorf("creating deployment: %w", err)
 	}

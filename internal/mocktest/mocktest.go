@@ -53,6 +53,9 @@ type Resource struct {
 	// DeleteBeforeReplace is the resource option: a replacement deletes this object before it
 	// creates the new one.
 	DeleteBeforeReplace bool
+	// CreateTimeout and UpdateTimeout are the customTimeouts resource option's, as Go durations
+	// ("10m30s"); empty when not set.
+	CreateTimeout, UpdateTimeout string
 }
 
 // Mocks records every resource registration and answers like a provider would.
@@ -68,6 +71,8 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	if args.RegisterRPC != nil {
 		r.Parent = args.RegisterRPC.GetParent()
 		r.DeleteBeforeReplace = args.RegisterRPC.GetDeleteBeforeReplace()
+		r.CreateTimeout = args.RegisterRPC.GetCustomTimeouts().GetCreate()
+		r.UpdateTimeout = args.RegisterRPC.GetCustomTimeouts().GetUpdate()
 	}
 	m.mu.Lock()
 	m.resources = append(m.resources, r)
