@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,27 +110,33 @@ func setUpLocalProd(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p
 		{"stack", "init", "prod", "--secrets-provider", "passphrase"},
 		{"config", "set", "--secret", "nexios:databaseUrl", localDatabaseURL, "--stack", "prod"},
 	} {
-		pulumiCLI(ctx, t, tc, p, env, args...)
+		pulumiCLI(ctx, t, tc, p, env, nil, args...)
 	}
 	return []string{"PULUMI_CONFIG_PASSPHRASE=" + passphrase}, []string{"--confirm", "prod"}
 }
 
-// pulumiCLI runs the built Pulumi CLI in the scratch project with env and returns its stdout.
-func pulumiCLI(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *pipeline, env map[string]string, args ...string) []byte {
+// pulumiCLI runs the built Pulumi CLI in the scratch project, with env (the scratch backend's when
+// nil) and stdin (none when nil), and returns its stdout.
+func pulumiCLI(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *pipeline, env map[string]string, stdin io.Reader, args ...string) []byte {
 	t.Helper()
+	if env == nil {
+		env = scratchEnv(tc, p)
+	}
 	cmd := exec.CommandContext(ctx, filepath.Join(tc.BinDir(), "pulumi"), args...)
 	cmd.Dir = p.project
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	cmd.Stdin = stdin
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
 		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
 			stderr = exit.Stderr
 		}
-		t.Fatalf("pulumi %s: %v\n%s", strings.Join(args, " "), err, stderr)
+		// Only the command and its first argument: a later one may be a secret value.
+		t.Fatalf("pulumi %s: %v\n%s", strings.Join(args[:min(2, len(args))], " "), err, stderr)
 	}
 	return out
 }
@@ -409,7 +416,7 @@ func (lc *lifecycle) destroy(t *testing.T, kubeconfig string, destroyArgs []stri
 			} `json:"resources"`
 		} `json:"deployment"`
 	}
-	out := pulumiCLI(ctx, t, lc.tc, lc.p, env, "stack", "export", "--stack", lc.stack)
+	out := pulumiCLI(ctx, t, lc.tc, lc.p, env, nil, "stack", "export", "--stack", lc.stack)
 	if err := json.Unmarshal(out, &state); err != nil {
 		t.Fatalf("parsing the state: %v\n%s", err, out)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,7 +31,7 @@ func TestRollback(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(p.project, ".state"), 0o755); err != nil {
 		t.Fatalf("creating the backend folder: %v", err)
 	}
-	pulumiCLI(ctx, t, tc, p, nil, "stack", "init", "dev", "--secrets-provider", "passphrase")
+	pulumiCLI(ctx, t, tc, p, nil, nil, "stack", "init", "dev", "--secrets-provider", "passphrase")
 	setSecret(ctx, t, tc, p, "nexios:databaseUrl", oldDatabaseURL)
 	first := p.mustRun(ctx, "up", "dev")
 	kubeconfig, err := cluster.Kubeconfig(ctx)
@@ -182,7 +181,7 @@ func checkDeployed(t *testing.T, api apiClient, outputs map[string]string, logLe
 // setSecret sets an encrypted value in the scratch project's dev stack file, the value on stdin.
 func setSecret(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *pipeline, key, value string) {
 	t.Helper()
-	pulumiCLI(ctx, t, tc, p, strings.NewReader(value), "config", "set", "--secret", "--stack", "dev", key)
+	pulumiCLI(ctx, t, tc, p, nil, strings.NewReader(value), "config", "set", "--secret", "--stack", "dev", key)
 }
 
 // historyEntry is one run in `pulumi stack history --json`.
@@ -202,7 +201,7 @@ type historyEntry struct {
 func stackHistory(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *pipeline) []historyEntry {
 	t.Helper()
 	var history []historyEntry
-	out := pulumiCLI(ctx, t, tc, p, nil, "stack", "history", "--json", "--stack", "dev")
+	out := pulumiCLI(ctx, t, tc, p, nil, nil, "stack", "history", "--json", "--stack", "dev")
 	if err := json.Unmarshal(out, &history); err != nil || len(history) == 0 {
 		t.Fatalf("parsing the stack's history (%v):\n%s", err, out)
 	}
@@ -213,27 +212,4 @@ func stackHistory(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *
 		history[i].Version = len(history) - i
 	}
 	return history
-}
-
-// pulumiCLI runs the Pulumi CLI in the scratch project against its backend.
-func pulumiCLI(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *pipeline, stdin *strings.Reader, args ...string) []byte {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, filepath.Join(tc.BinDir(), "pulumi"), args...)
-	cmd.Dir = p.project
-	cmd.Env = os.Environ()
-	for k, v := range scratchEnv(tc, p) {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	if stdin != nil {
-		cmd.Stdin = stdin
-	}
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr string
-		if exit, ok := err.(*exec.ExitError); ok {
-			stderr = string(exit.Stderr)
-		}
-		t.Fatalf("pulumi %s: %v\n%s", strings.Join(args[:2], " "), err, stderr)
-	}
-	return out
 }
