@@ -38,6 +38,8 @@ type pipeline struct {
 	bin     string
 	project string
 	env     []string
+	// transcript is everything every run printed, for the secrets scan.
+	transcript strings.Builder
 }
 
 type result struct {
@@ -56,6 +58,7 @@ func (p *pipeline) run(ctx context.Context, args ...string) result {
 	start := time.Now()
 	err := cmd.Run()
 	r := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
+	p.transcript.WriteString(r.stdout + r.stderr)
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -279,8 +282,10 @@ func TestPipeline(t *testing.T) {
 		}
 	})
 
+	var secretKeys []string // every app secret key the stack has had, for the final scan
 	t.Run("secret values stay out of the outputs", func(t *testing.T) {
 		secretKey := generatedSecretKey(ctx, t, tc, p)
+		secretKeys = append(secretKeys, secretKey)
 		for _, args := range [][]string{{"outputs", "dev"}, {"outputs", "dev", "--json"}, {"outputs", "dev", "--show-secrets"}} {
 			if r := p.mustRun(ctx, args...); strings.Contains(r.stdout+r.stderr, secretKey) {
 				t.Errorf("deploy %v prints the app's secret key", args)
@@ -455,6 +460,26 @@ func TestPipeline(t *testing.T) {
 		upTakesAllowedDataLoss(ctx, t, p, api)
 	})
 
+	t.Run("no secret value in the state files or in anything the command printed", func(t *testing.T) {
+		secretKeys = append(secretKeys, generatedSecretKey(ctx, t, tc, p))
+		state := stateFiles(t, p.project)
+		for _, key := range secretKeys {
+			for _, form := range []string{key, base64.StdEncoding.EncodeToString([]byte(key))} {
+				if strings.Contains(p.transcript.String(), form) {
+					t.Errorf("a command printed an app secret key (%d characters) in plain or base64 form", len(form))
+				}
+				for name, content := range state {
+					if strings.Contains(content, form) {
+						t.Errorf("the state file %s holds an app secret key unencrypted", name)
+					}
+				}
+			}
+		}
+		if len(state) == 0 || p.transcript.Len() == 0 {
+			t.Errorf("nothing to scan: %d state files, %d bytes printed", len(state), p.transcript.Len())
+		}
+	})
+
 	t.Run("destroy leaves the namespace gone", func(t *testing.T) {
 		namespace := currentOutputs(ctx, t, p)["namespace"]
 		p.mustRun(ctx, "destroy", "dev")
@@ -499,6 +524,24 @@ func waitForLock(ctx context.Context, t *testing.T, project string) (string, []b
 
 // backendTraces lists what the scratch project's file backend holds of a stack: its checkpoint, backups
 // and history are all files or folders named after it. An absent backend holds nothing.
+// stateFiles reads every file of the scratch project's backend, by path.
+func stateFiles(t *testing.T, project string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(filepath.Join(project, ".state"), func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		files[path] = string(raw)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("reading the backend: %v", err)
+	}
+	return files
+}
+
 func backendTraces(t *testing.T, project, stack string) []string {
 	t.Helper()
 	var traces []string
