@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ var lifecycleSteps = []string{
 	"second up changes nothing",
 	"preview --expect-no-changes",
 	"refresh --expect-no-changes",
+	"drift behind the program's back is reported, and repaired by up",
 	"up of a release never Ready fails by its deadline",
 	"up of the previous release restores it",
 	"destroy leaves nothing",
@@ -201,6 +204,7 @@ func (lc *lifecycle) run(t *testing.T, kubeconfigOf func(context.Context) (strin
 		},
 		func(t *testing.T) { expectNoChanges(ctx, t, p, "preview", stack) },
 		func(t *testing.T) { expectNoChanges(ctx, t, p, "refresh", stack) },
+		func(t *testing.T) { lc.driftRepaired(t, api, outputs.Namespace) },
 		func(t *testing.T) {
 			lc.brokenRelease(t, stackFile, previous, api, outputs.Namespace, outputs.DeploymentName)
 		},
@@ -217,6 +221,35 @@ func (lc *lifecycle) run(t *testing.T, kubeconfigOf func(context.Context) (strin
 		if !lc.step(t, lifecycleSteps[i], body) {
 			return
 		}
+	}
+}
+
+// driftRepaired edits the app's ConfigMap behind the program's back (its first key's value): drift
+// reports it with exit 5, up puts the value back, and drift then finds nothing.
+func (lc *lifecycle) driftRepaired(t *testing.T, api apiClient, namespace string) {
+	ctx, p, stack := lc.ctx, lc.p, lc.stack
+	configMap := currentOutputsOf(ctx, t, p, stack)["configMapName"]
+	path := "/api/v1/namespaces/" + namespace + "/configmaps/" + configMap
+	var live struct {
+		Data map[string]string `json:"data"`
+	}
+	if code := api.get(t, path, &live); code != http.StatusOK || len(live.Data) == 0 {
+		t.Fatalf("GET ConfigMap %s: HTTP %d, data %v", configMap, code, live.Data)
+	}
+	key := slices.Sorted(maps.Keys(live.Data))[0]
+	want := live.Data[key]
+	api.must(t, http.MethodPatch, path, fmt.Sprintf(`{"data":{%q:"drifted"}}`, key))
+	r := p.run(ctx, "drift", stack, "--json")
+	if r.code != 5 || !strings.Contains(r.stdout, "kubernetes:core/v1:ConfigMap") || !strings.Contains(r.stdout, "drifted") {
+		t.Fatalf("drift after editing %s of ConfigMap %s: exit %d, want 5 naming it\nstdout:\n%s\nstderr:\n%s", key, configMap, r.code, r.stdout, r.stderr)
+	}
+	p.mustRun(ctx, "up", stack)
+	live.Data = nil
+	if api.get(t, path, &live); live.Data[key] != want {
+		t.Errorf("after up, %s of ConfigMap %s is %q, want %q put back", key, configMap, live.Data[key], want)
+	}
+	if r := p.run(ctx, "drift", stack); r.code != 0 {
+		t.Errorf("drift after up: exit %d, want 0\nstdout:\n%s", r.code, r.stdout)
 	}
 }
 

@@ -281,8 +281,14 @@ func driftIsReportedAndRepaired(ctx context.Context, t *testing.T, p *pipeline, 
 // currentOutputs reads the dev stack's string outputs through the built command.
 func currentOutputs(ctx context.Context, t *testing.T, p *pipeline) map[string]string {
 	t.Helper()
+	return currentOutputsOf(ctx, t, p, "dev")
+}
+
+// currentOutputsOf is currentOutputs of any stack.
+func currentOutputsOf(ctx context.Context, t *testing.T, p *pipeline, stack string) map[string]string {
+	t.Helper()
 	var outputs map[string]any
-	r := p.mustRun(ctx, "outputs", "dev", "--json")
+	r := p.mustRun(ctx, "outputs", stack, "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &outputs); err != nil {
 		t.Fatalf("outputs --json is not JSON: %v\n%s", err, r.stdout)
 	}
