@@ -244,9 +244,13 @@ func (lc *lifecycle) driftRepaired(t *testing.T, api apiClient, namespace string
 		t.Fatalf("drift after editing %s of ConfigMap %s: exit %d, want 5 naming it\nstdout:\n%s\nstderr:\n%s", key, configMap, r.code, r.stdout, r.stderr)
 	}
 	p.mustRun(ctx, "up", stack)
+	// Repairing a ConfigMap's data replaces it (it is auto-named), so the value is read under the name
+	// the stack now exports.
+	configMap = currentOutputsOf(ctx, t, p, stack)["configMapName"]
+	path = "/api/v1/namespaces/" + namespace + "/configmaps/" + configMap
 	live.Data = nil
-	if api.get(t, path, &live); live.Data[key] != want {
-		t.Errorf("after up, %s of ConfigMap %s is %q, want %q put back", key, configMap, live.Data[key], want)
+	if code := api.get(t, path, &live); code != http.StatusOK || live.Data[key] != want {
+		t.Errorf("after up, %s of ConfigMap %s is %q (HTTP %d), want %q put back", key, configMap, live.Data[key], code, want)
 	}
 	if r := p.run(ctx, "drift", stack); r.code != 0 {
 		t.Errorf("drift after up: exit %d, want 0\nstdout:\n%s", r.code, r.stdout)
