@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -84,13 +83,7 @@ var problemCount = regexp.MustCompile(`(\d+) configuration problems? \(nothing w
 // TestBrokenStackFiles runs the built command on broken stack files, as a user would: each is rejected
 // with exit 2 naming every problem by its full key path, before the backend or a cluster is touched.
 func TestBrokenStackFiles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: builds and runs the deploy command; skipped under -short")
-	}
-	tc := requireTools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
-	defer cancel()
-	p := newPipeline(ctx, t, tc)
+	ctx, _, p := pipelineTest(t)
 	// No test starts it: the command must not either.
 	cluster := localcluster.Cluster{Toolchain: toolchain.Toolchain{Root: p.project}, Name: pipelineCluster, Log: testLog{t}}
 	if len(brokenStacks) < 20 {

@@ -3,13 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -116,32 +113,6 @@ func setUpLocalProd(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p
 		pulumiCLI(ctx, t, tc, p, env, nil, args...)
 	}
 	return []string{"PULUMI_CONFIG_PASSPHRASE=" + passphrase}, []string{"--confirm", "prod"}
-}
-
-// pulumiCLI runs the built Pulumi CLI in the scratch project, with env (the scratch backend's when
-// nil) and stdin (none when nil), and returns its stdout.
-func pulumiCLI(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *pipeline, env map[string]string, stdin io.Reader, args ...string) []byte {
-	t.Helper()
-	if env == nil {
-		env = scratchEnv(tc, p)
-	}
-	cmd := exec.CommandContext(ctx, filepath.Join(tc.BinDir(), "pulumi"), args...)
-	cmd.Dir = p.project
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdin = stdin
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr []byte
-		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
-			stderr = exit.Stderr
-		}
-		// Only the command and its first argument: a later one may be a secret value.
-		t.Fatalf("pulumi %s: %v\n%s", strings.Join(args[:min(2, len(args))], " "), err, stderr)
-	}
-	return out
 }
 
 // lifecycle is one profile's run through lifecycleSteps.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -563,6 +564,32 @@ func backendTraces(t *testing.T, project, stack string) []string {
 	return traces
 }
 
+// pulumiCLI runs the built Pulumi CLI in the scratch project, with env (the scratch backend's when
+// nil) and stdin (none when nil), and returns its stdout.
+func pulumiCLI(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *pipeline, env map[string]string, stdin io.Reader, args ...string) []byte {
+	t.Helper()
+	if env == nil {
+		env = scratchEnv(tc, p)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(tc.BinDir(), "pulumi"), args...)
+	cmd.Dir = p.project
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdin = stdin
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
+			stderr = exit.Stderr
+		}
+		// Only the command and its first argument: a later one may be a secret value.
+		t.Fatalf("pulumi %s: %v\n%s", strings.Join(args[:min(2, len(args))], " "), err, stderr)
+	}
+	return out
+}
+
 // scratchEnv is the environment of Pulumi runs against the scratch project's backend.
 func scratchEnv(tc toolchain.Toolchain, p *pipeline) map[string]string {
 	env := tc.PulumiEnv()
@@ -574,16 +601,7 @@ func scratchEnv(tc toolchain.Toolchain, p *pipeline) map[string]string {
 // generatedSecretKey reads the app's generated SECRET_KEY from the stack's state.
 func generatedSecretKey(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *pipeline) string {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, filepath.Join(tc.BinDir(), "pulumi"), "stack", "export", "--show-secrets", "--stack", "dev")
-	cmd.Dir = p.project
-	cmd.Env = os.Environ()
-	for k, v := range scratchEnv(tc, p) {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("pulumi stack export: %v", err)
-	}
+	out := pulumiCLI(ctx, t, tc, p, nil, nil, "stack", "export", "--show-secrets", "--stack", "dev")
 	var state struct {
 		Deployment struct {
 			Resources []struct {

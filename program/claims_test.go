@@ -19,13 +19,13 @@ func sharedClusterCases(t *testing.T) []struct {
 	stack string
 	cfg   mocktest.Config
 } {
-	customMetric := config(t, map[string]any{
+	customMetric := mocktest.NewConfig(t, map[string]any{
 		"nexios:app": map[string]any{"image": "ghcr.io/acme/nexios:1.0.0", "autoscaling": map[string]any{
 			"enabled": true, "customMetrics": map[string]any{"http_requests_per_second": 5}}},
 		"nexios:logging":    map[string]any{"enabled": true, "namespace": "logs-staging-dev"},
 		"nexios:monitoring": map[string]any{"namespace": "monitoring-staging-dev"},
 	})
-	noMonitoring := config(t, map[string]any{
+	noMonitoring := mocktest.NewConfig(t, map[string]any{
 		"nexios:app":        map[string]any{"image": "ghcr.io/acme/nexios:1.0.0"},
 		"nexios:monitoring": map[string]any{"enabled": false},
 	})

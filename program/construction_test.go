@@ -71,7 +71,7 @@ func TestConstructionGrowsLinearly(t *testing.T) {
 // BenchmarkConstruction times registering 1, 10 and 50 app instances in one stack under mocks, and
 // reports the cost per instance (ms/app), which must stay flat as the count grows.
 func BenchmarkConstruction(b *testing.B) {
-	config := mocktest.Config{Values: map[string]string{"nexios:app": `{"image":"ghcr.io/acme/nexios:1.0.0"}`}}
+	config := devConfig(b)
 	for _, n := range constructionSizes {
 		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
 			for b.Loop() {

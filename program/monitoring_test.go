@@ -121,7 +121,7 @@ func TestScalingMetricDeclaredOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := config(t, map[string]any{
+			cfg := mocktest.NewConfig(t, map[string]any{
 				"nexios:app":         map[string]any{"image": "ghcr.io/acme/nexios:1.0.0", "autoscaling": tt.autoscaling},
 				"nexios:databaseUrl": databaseURL,
 			}, "nexios:databaseUrl")

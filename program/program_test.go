@@ -25,30 +25,12 @@ const (
 	apiToken    = "tok-5up3r-s3cr3t"
 )
 
-func config(t *testing.T, values map[string]any, secret ...string) mocktest.Config {
-	t.Helper()
-	cfg := mocktest.Config{Values: map[string]string{}}
-	for k, v := range values {
-		if s, ok := v.(string); ok {
-			cfg.Values[k] = s
-			continue
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatalf("encoding %s: %v", k, err)
-		}
-		cfg.Values[k] = string(b)
-	}
-	cfg.Secrets = secret
-	return cfg
-}
-
-func devConfig(t *testing.T) mocktest.Config {
-	return config(t, map[string]any{"nexios:app": map[string]any{"image": "ghcr.io/acme/nexios:1.0.0"}})
+func devConfig(t testing.TB) mocktest.Config {
+	return mocktest.NewConfig(t, map[string]any{"nexios:app": map[string]any{"image": "ghcr.io/acme/nexios:1.0.0"}})
 }
 
 func prodConfig(t *testing.T) mocktest.Config {
-	return config(t, map[string]any{
+	return mocktest.NewConfig(t, map[string]any{
 		"nexios:app": map[string]any{
 			"image":     "ghcr.io/acme/nexios:1.0.0",
 			"secretEnv": map[string]any{"API_TOKEN": apiToken},
@@ -148,7 +130,7 @@ func TestProviderTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := config(t, map[string]any{"nexios:app": map[string]any{"image": "ghcr.io/acme/nexios:1.0.0"}, "nexios:target": tt.target})
+			cfg := mocktest.NewConfig(t, map[string]any{"nexios:app": map[string]any{"image": "ghcr.io/acme/nexios:1.0.0"}, "nexios:target": tt.target})
 			m, _, err := run(t, "dev", cfg)
 			if err != nil {
 				t.Fatalf("program: %v", err)
@@ -295,7 +277,7 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := &mocktest.Mocks{}
-			err := m.Run(tt.stack, config(t, tt.values), Run)
+			err := m.Run(tt.stack, mocktest.NewConfig(t, tt.values), Run)
 			if err == nil || !strings.Contains(err.Error(), tt.want+":") {
 				t.Fatalf("want an error naming %s, got %v", tt.want, err)
 			}

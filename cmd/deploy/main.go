@@ -31,6 +31,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/nexios-labs/nexios-k8s/internal/deploycli"
 )
 
 // Exit codes.
@@ -56,26 +58,6 @@ type options struct {
 	to int
 }
 
-// commands lists which flags each command accepts, so a flag given to the wrong command is an error
-// rather than silently ignored.
-var commands = map[string][]string{
-	"preview":  {"diff", "expect-no-changes", "json", "summary-file", "policy-report"},
-	"up":       {"allow-destructive", "confirm"},
-	"refresh":  {"expect-no-changes"},
-	"destroy":  {"confirm"},
-	"outputs":  {"json", "show-secrets"},
-	"render":   {"out", "include-secrets"},
-	"recover":  {},
-	"cancel":   {},
-	"backup":   {"out", "overwrite"},
-	"restore":  {"from", "confirm"},
-	"drift":    {"json", "summary-file"},
-	"rollback": {"to", "allow-destructive", "confirm"},
-}
-
-// commonFlags apply to every command.
-var commonFlags = []string{"secrets-provider", "cluster"}
-
 // errUsage marks input errors that print the usage line.
 var errUsage = errors.New(usageCommand)
 
@@ -85,7 +67,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, errUsage
 	}
 	o.command, o.stack = args[0], args[1]
-	allowed, ok := commands[o.command]
+	allowed, ok := deploycli.Commands[o.command]
 	if !ok {
 		return o, fmt.Errorf("unknown command %q: %w", o.command, errUsage)
 	}
@@ -115,7 +97,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	var misplaced, set []string
 	fs.Visit(func(f *flag.Flag) {
 		set = append(set, f.Name)
-		if !slices.Contains(allowed, f.Name) && !slices.Contains(commonFlags, f.Name) {
+		if !slices.Contains(allowed, f.Name) && !slices.Contains(deploycli.CommonFlags, f.Name) {
 			misplaced = append(misplaced, "--"+f.Name)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -157,6 +158,25 @@ func (m *Mocks) Has(typeToken, name string) bool {
 type Config struct {
 	Values  map[string]string
 	Secrets []string
+}
+
+// NewConfig is a stack's configuration from Go values: a string as it is, anything else encoded as
+// JSON, the way Pulumi hands an object-typed key to a program; secret names the keys held as secrets.
+func NewConfig(t testing.TB, values map[string]any, secret ...string) Config {
+	t.Helper()
+	cfg := Config{Values: map[string]string{}, Secrets: secret}
+	for k, v := range values {
+		if s, ok := v.(string); ok {
+			cfg.Values[k] = s
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("encoding %s: %v", k, err)
+		}
+		cfg.Values[k] = string(b)
+	}
+	return cfg
 }
 
 // Run executes program with the mocks as stack `stack` of Project.

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -65,18 +64,7 @@ func with(t *testing.T, cfg map[string]any, key string, change map[string]any) m
 // give it in its outputs), and the stack's policy view.
 func stackResources(t *testing.T, stack string, values map[string]any) (Stack, []Resource) {
 	t.Helper()
-	cfg := mocktest.Config{Values: map[string]string{}, Secrets: []string{"nexios:databaseUrl"}}
-	for k, v := range values {
-		if s, ok := v.(string); ok {
-			cfg.Values[k] = s
-			continue
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatalf("encoding %s: %v", k, err)
-		}
-		cfg.Values[k] = string(b)
-	}
+	cfg := mocktest.NewConfig(t, values, "nexios:databaseUrl")
 	m := &mocktest.Mocks{}
 	var st Stack
 	err := m.Run(stack, cfg, func(ctx *pulumi.Context) error {

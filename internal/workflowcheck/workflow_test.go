@@ -20,6 +20,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nexios-labs/nexios-k8s/internal/deploycli"
 )
 
 const (
@@ -27,29 +29,6 @@ const (
 	// The workflow every assertion below is about, relative to the root.
 	deployWorkflow = ".github/workflows/deploy.yml"
 )
-
-// deployFlags is cmd/deploy's interface: each command with the flags it
-// accepts, as `commands` and `commonFlags` in cmd/deploy/main.go have them
-// (a main package, so not importable). A command or flag missing there
-// fails in the pipeline only when its job runs, possibly months later, so it
-// fails here first.
-var deployFlags = map[string][]string{
-	"preview":  {"--diff", "--expect-no-changes", "--json", "--summary-file", "--policy-report"},
-	"up":       {"--allow-destructive", "--confirm"},
-	"refresh":  {"--expect-no-changes"},
-	"destroy":  {"--confirm"},
-	"outputs":  {"--json", "--show-secrets"},
-	"render":   {"--out", "--include-secrets"},
-	"recover":  nil,
-	"cancel":   nil,
-	"backup":   {"--out", "--overwrite"},
-	"restore":  {"--from", "--confirm"},
-	"drift":    {"--json", "--summary-file"},
-	"rollback": {"--to", "--allow-destructive", "--confirm"},
-}
-
-// commonDeployFlags are accepted by every command.
-var commonDeployFlags = []string{"--secrets-provider", "--cluster"}
 
 // stateWriters are the commands that write a stack's state, so two of them
 // on one stack must never run at once.
@@ -165,7 +144,9 @@ func TestDeployCommandsAndFlagsExist(t *testing.T) {
 	for _, name := range wf.jobNames() {
 		for _, inv := range wf.Jobs[name].deployInvocations() {
 			used[inv.command] = true
-			allowed, ok := deployFlags[inv.command]
+			// cmd/deploy's own table: a command or flag missing there fails in the pipeline only when
+			// its job runs, possibly months later, so it fails here first.
+			allowed, ok := deploycli.Commands[inv.command]
 			if !ok {
 				t.Errorf("job %s: %q: cmd/deploy has no command %q", name, inv.line, inv.command)
 				continue
@@ -174,7 +155,7 @@ func TestDeployCommandsAndFlagsExist(t *testing.T) {
 				t.Errorf("job %s: %q: the stack must follow the command", name, inv.line)
 			}
 			for _, flag := range inv.flags {
-				if !slices.Contains(allowed, flag) && !slices.Contains(commonDeployFlags, flag) {
+				if name := strings.TrimPrefix(flag, "--"); !slices.Contains(allowed, name) && !slices.Contains(deploycli.CommonFlags, name) {
 					t.Errorf("job %s: %q: %s takes no flag %s (it takes %v)", name, inv.line, inv.command, flag, allowed)
 				}
 			}
