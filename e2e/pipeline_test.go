@@ -143,8 +143,19 @@ func pipelineTest(t *testing.T) (context.Context, toolchain.Toolchain, *pipeline
 // looks for it.
 func (p *pipeline) onOwnCluster(ctx context.Context, name string, env ...string) localcluster.Cluster {
 	p.t.Helper()
-	p.env = append(append(p.env, "NEXIOS_CLUSTER="+name, "NEXIOS_REAL_NODE=off"), env...)
-	cluster := localcluster.Cluster{Toolchain: toolchain.Toolchain{Root: p.project}, Name: name, Log: testLog{p.t}}
+	return p.onOwnClusterWith(ctx, name, 0, env...)
+}
+
+// onOwnClusterWith is onOwnCluster with realNodes real nodes (0 or 1). Removing the cluster when the
+// test ends frees the machine's one real node for the next test.
+func (p *pipeline) onOwnClusterWith(ctx context.Context, name string, realNodes int, env ...string) localcluster.Cluster {
+	p.t.Helper()
+	realNode := "NEXIOS_REAL_NODE=off"
+	if realNodes > 0 {
+		realNode = "NEXIOS_REAL_NODE=on"
+	}
+	p.env = append(append(p.env, "NEXIOS_CLUSTER="+name, realNode), env...)
+	cluster := localcluster.Cluster{Toolchain: toolchain.Toolchain{Root: p.project}, Name: name, RealNodes: realNodes, Log: testLog{p.t}}
 	if err := cluster.Stop(ctx); err != nil {
 		p.t.Fatalf("removing a leftover cluster: %v", err)
 	}

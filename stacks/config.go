@@ -134,6 +134,8 @@ type Rollout struct {
 	// PreStopSleepSeconds keeps a terminating pod serving while endpoints converge.
 	PreStopSleepSeconds           int `json:"preStopSleepSeconds"`
 	TerminationGracePeriodSeconds int `json:"terminationGracePeriodSeconds"`
+	// BakeSeconds is how long `deploy up --verify` watches a release after its rollout before calling it good.
+	BakeSeconds int `json:"bakeSeconds"`
 }
 
 // Autoscaling configures a HorizontalPodAutoscaler (autoscaling/v2).

@@ -42,6 +42,7 @@ func commonDefaults(stack string) Config {
 				// Endpoint removal propagates asynchronously; sleeping first avoids dropped requests.
 				PreStopSleepSeconds:           5,
 				TerminationGracePeriodSeconds: 30,
+				BakeSeconds:                   60,
 			},
 			Autoscaling: Autoscaling{
 				CPUUtilization: 70,
@@ -144,6 +145,8 @@ func prodDefaults(stack string) Config {
 	c.App.NetworkPolicy.RestrictEgress = true
 	// A prod ingress serves HTTPS; the certificate comes from tls.secretName or tls.clusterIssuer.
 	c.App.Ingress.TLS.Enabled = true
+	// Long enough for an error budget to show at modest traffic and for the restarts of a slow leak.
+	c.App.Rollout.BakeSeconds = 300
 	// Room for max replicas plus a full rolling-update surge.
 	c.App.Quota = Quota{Enabled: true, RequestsCPU: "4", RequestsMemory: "8Gi", LimitsCPU: "16", LimitsMemory: "16Gi", Pods: 30}
 	c.Monitoring.Retention = "15d"

@@ -195,7 +195,17 @@ func (c *Config) validateRollout(ps *problems, key func(string) string) {
 	if r.PreStopSleepSeconds < 0 || r.PreStopSleepSeconds >= r.TerminationGracePeriodSeconds {
 		ps.add(key("app.rollout.preStopSleepSeconds"), "must be between 0 and terminationGracePeriodSeconds (%d), got %d", r.TerminationGracePeriodSeconds, r.PreStopSleepSeconds)
 	}
+	if r.BakeSeconds < minBakeSeconds || r.BakeSeconds > maxBakeSeconds {
+		ps.add(key("app.rollout.bakeSeconds"), "must be between %d (two of Prometheus' 30-second scrapes) and %d (an hour), got %d", minBakeSeconds, maxBakeSeconds, r.BakeSeconds)
+	}
 }
+
+// The bounds of app.rollout.bakeSeconds: a shorter bake cannot see a scrape of the new pods, and a
+// longer one holds a pipeline for longer than anyone watches it.
+const (
+	minBakeSeconds = 60
+	maxBakeSeconds = 3600
+)
 
 func (c *Config) validateAutoscaling(ps *problems, key func(string) string) {
 	h := c.App.Autoscaling

@@ -61,6 +61,13 @@ func TestParseArgs(t *testing.T) {
 				t.Errorf("got %+v", o)
 			}
 		}},
+		{args: []string{"up", "dev", "--verify"}, check: func(t *testing.T, o options) {
+			if !o.verify {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{args: []string{"rollback", "dev", "--verify"}, wantErr: "rollback does not take --verify"},
+		{args: []string{"preview", "dev", "--verify"}, wantErr: "preview does not take --verify"},
 		{args: []string{"drift", "dev", "--expect-no-changes"}, wantErr: "drift does not take --expect-no-changes"},
 		{args: []string{"preview", "dev", "--allow-destructive"}, wantErr: "preview does not take --allow-destructive"},
 		{args: []string{"recover", "dev", "--expect-no-changes"}, wantErr: "recover does not take --expect-no-changes"},
@@ -115,6 +122,7 @@ func TestReport(t *testing.T) {
 		{"success", nil, exitOK, ""},
 		{"changes", changesFound(2), exitChanges, "2 resource(s) would change"},
 		{"drift", driftFound(3), exitDrift, "3 resource(s) drifted"},
+		{"release failed its bake", verifyError{stack: "dev", problems: []string{"pod a restarted 1 time(s)"}}, exitVerify, "failed verification and was rolled back: pod a restarted"},
 		{"invalid config", invalid(&stacks.ConfigError{Stack: "dev", Problems: []stacks.Problem{{Key: "nexios:app.image", Message: "is required"}}}), exitInvalid, "nexios:app.image: is required"},
 		{"locked", engine("error: the stack is currently locked by 1 lock(s)."), exitFailed, "`deploy cancel dev`"},
 		{"passphrase", engine("error: incorrect passphrase, please set PULUMI_CONFIG_PASSPHRASE"), exitInvalid, "PULUMI_CONFIG_PASSPHRASE"},

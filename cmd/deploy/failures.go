@@ -76,6 +76,11 @@ func report(stderr io.Writer, opts options, err error) int {
 		fmt.Fprintln(stderr, "deploy:", err)
 		return exitDrift
 	}
+	var failedRelease verifyError
+	if errors.As(err, &failedRelease) {
+		fmt.Fprintln(stderr, "deploy:", err)
+		return exitVerify
+	}
 	var input inputError
 	if errors.As(err, &input) {
 		fmt.Fprintln(stderr, "deploy:", err)

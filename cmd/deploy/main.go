@@ -2,7 +2,7 @@
 // the same pulumi.RunFunc as main.go, against the same stack files.
 //
 //	deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH] [--policy-report FILE]
-//	deploy up STACK [--allow-destructive] [--confirm STACK]
+//	deploy up STACK [--allow-destructive] [--confirm STACK] [--verify]
 //	deploy refresh STACK [--expect-no-changes]
 //	deploy destroy STACK [--confirm STACK]
 //	deploy outputs STACK [--json] [--show-secrets]
@@ -17,7 +17,7 @@
 // Exit codes: 0 success, 1 the operation failed, 2 invalid input (usage, configuration, missing tools
 // or passphrase, a destructive plan up or rollback refuses, a rollback target that is not a successful
 // update), 3 changes found under --expect-no-changes, 4 a preview's resources break an error-severity
-// policy (internal/policy), 5 drift found.
+// policy (internal/policy), 5 drift found, 6 a release failed up --verify and was rolled back.
 package main
 
 import (
@@ -43,6 +43,7 @@ const (
 	exitChanges  = 3
 	exitPolicy   = 4
 	exitDrift    = 5
+	exitVerify   = 6
 	usageCommand = "usage: deploy <preview|up|refresh|destroy|outputs|render|recover|cancel|backup|restore|drift|rollback> STACK [flags]; deploy help for details"
 )
 
@@ -51,7 +52,7 @@ type options struct {
 	command, stack string
 
 	diff, expectNoChanges, json, showSecrets, includeSecrets, overwrite bool
-	allowDestructive                                                    bool
+	allowDestructive, verify                                            bool
 	summaryFile, confirm, out, from, secretsProvider, cluster           string
 	policyReport                                                        string
 	// to is rollback's --to: an update version, 0 for the default.
@@ -80,6 +81,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.policyReport, "policy-report", "", "write the policy findings to this file as SARIF 2.1.0 (for code scanning)")
 	fs.StringVar(&o.confirm, "confirm", "", "the stack's name again: required to destroy a prod stack, to let up or rollback take destructive steps on one, and to restore a prod stack or over a state that holds resources")
 	fs.BoolVar(&o.allowDestructive, "allow-destructive", false, "let up or rollback take steps that lose data or replace the Kubernetes provider")
+	fs.BoolVar(&o.verify, "verify", false, "up: after the update, watch the release for app.rollout.bakeSeconds (pods Ready, no restarts, 5xx ratio and p95 under the alert thresholds); roll back and exit 6 if it fails")
 	fs.IntVar(&o.to, "to", 0, "rollback: the version of the successful update to roll back to (pulumi stack history); default the last one before the latest update")
 	fs.BoolVar(&o.showSecrets, "show-secrets", false, "print secret outputs in plain text")
 	fs.StringVar(&o.out, "out", "", "render: directory to render YAML into; backup: file to write the state to")
@@ -164,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 const helpText = `deploy: the nexios program through the Pulumi Automation API.
 
   deploy preview STACK [--diff] [--expect-no-changes] [--json] [--summary-file PATH] [--policy-report FILE]
-  deploy up STACK [--allow-destructive] [--confirm STACK]
+  deploy up STACK [--allow-destructive] [--confirm STACK] [--verify]
   deploy refresh STACK [--expect-no-changes]
   deploy destroy STACK [--confirm STACK]       (a prod stack needs --confirm with its name)
   deploy outputs STACK [--json] [--show-secrets]
@@ -189,6 +191,11 @@ per resource (resources[]), --summary-file as a Markdown table for a pull-reques
 up refreshes the state from the cluster, previews, prints the plan with each step's risk, and refuses
 (exit 2, nothing in the cluster changed) a plan with a data-loss or replaces-provider step unless
 --allow-destructive is given; a prod stack also needs --confirm with its name.
+
+up --verify then watches the release for app.rollout.bakeSeconds: every pod Ready (45 s of grace), no
+container restarts and, with the bundled Prometheus, the release's 5xx ratio and p95 latency at or
+under monitoring.alerts.errorRatePercent and latencyP95Seconds (judged from 20 requests on). The first
+failure ends the bake: the stack is rolled back as rollback does, and up exits 6.
 
 drift previews a refresh, changing nothing: what changed in the cluster behind the program's back, per
 resource and property, in preview's shape; exit 0 when nothing drifted, 5 when something did (the next
@@ -235,4 +242,5 @@ Environment:
 
 Exit codes: 0 success, 1 the operation failed, 2 invalid input (or a destructive plan up or rollback
 refuses, or a --to that is not a successful update), 3 changes found with --expect-no-changes, 4 a preview found an error-severity policy finding (checked
-before --expect-no-changes: 4 wins over 3), 5 drift found by drift.`
+before --expect-no-changes: 4 wins over 3), 5 drift found by drift, 6 a release failed up --verify and
+was rolled back.`

@@ -71,22 +71,29 @@ func (d *deployer) recover(ctx context.Context) error {
 
 // requireRecovered refuses to run over what an interrupted run left: an up would orphan the objects
 // of pending creates (it makes new ones, under new names), and neither up nor destroy can act on an
-// adopted object that was not read back from the cluster.
-func (d *deployer) requireRecovered(ctx context.Context) error {
+// adopted object that was not read back from the cluster. It also says whether the state holds no
+// resource at all (a new stack, or a destroyed one).
+func (d *deployer) requireRecovered(ctx context.Context) (empty bool, err error) {
 	state, err := d.stack.Export(ctx)
 	if err != nil {
-		return fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
+		return false, fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
 	}
 	pending, unread, err := leftovers(state.Deployment)
 	if err != nil {
-		return fmt.Errorf("stack %q: %w", d.opts.stack, err)
+		return false, fmt.Errorf("stack %q: %w", d.opts.stack, err)
 	}
 	if pending+unread > 0 {
-		return fmt.Errorf("stack %q holds what an interrupted run left (%d pending operation(s), %d adopted object(s) not yet read "+
+		return false, fmt.Errorf("stack %q holds what an interrupted run left (%d pending operation(s), %d adopted object(s) not yet read "+
 			"back from the cluster), which %s would leave orphaned or fail on: run `deploy recover %s` first",
 			d.opts.stack, pending, unread, d.opts.command, d.opts.stack)
 	}
-	return nil
+	var resources struct {
+		Resources []json.RawMessage `json:"resources"`
+	}
+	if err := json.Unmarshal(state.Deployment, &resources); err != nil {
+		return false, fmt.Errorf("reading the exported state of stack %q: %w", d.opts.stack, err)
+	}
+	return len(resources.Resources) == 0, nil
 }
 
 // leftovers counts, in an exported deployment, the pending operations and the resources adopted by

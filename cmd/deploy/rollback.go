@@ -76,7 +76,7 @@ func (d *deployer) rollback(ctx context.Context) error {
 	if d.config, err = d.validatedConfig(ctx); err != nil {
 		return fmt.Errorf("the configuration of update %d: %w", target.Version, err)
 	}
-	if err := d.up(ctx); err != nil {
+	if _, err := d.up(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(d.stdout, "\nstack %s: rolled back to the configuration of update %d. %s still holds the newer configuration: "+

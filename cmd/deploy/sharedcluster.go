@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 
@@ -50,15 +51,11 @@ type kubectlReader struct {
 }
 
 func (k kubectlReader) read(ctx context.Context, c program.Claim) (observed, error) {
-	args := append(append([]string{}, k.args...), "get", c.Resource, c.Name, "--ignore-not-found", "-o", "json")
-	cmd := exec.CommandContext(ctx, k.kubectl, args...)
-	cmd.Env = k.env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return observed{}, fmt.Errorf("reading %s %s from the cluster: %v: %s", c.Resource, c.Name, err, strings.TrimSpace(stderr.String()))
+	out, err := k.run(ctx, "get", c.Resource, c.Name, "--ignore-not-found", "-o", "json")
+	if err != nil {
+		return observed{}, fmt.Errorf("reading %s %s from the cluster: %w", c.Resource, c.Name, err)
 	}
-	if len(bytes.TrimSpace(stdout.Bytes())) == 0 {
+	if len(bytes.TrimSpace(out)) == 0 {
 		return observed{}, nil
 	}
 	var object struct {
@@ -66,10 +63,22 @@ func (k kubectlReader) read(ctx context.Context, c program.Claim) (observed, err
 			Labels map[string]string `json:"labels"`
 		} `json:"metadata"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &object); err != nil {
+	if err := json.Unmarshal(out, &object); err != nil {
 		return observed{}, fmt.Errorf("reading %s %s from the cluster: %w", c.Resource, c.Name, err)
 	}
 	return observed{exists: true, owner: object.Metadata.Labels[kube.LabelStack]}, nil
+}
+
+// run runs kubectl with args after the reader's own and returns its stdout; an error carries its stderr.
+func (k kubectlReader) run(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, k.kubectl, append(slices.Clone(k.args), args...)...)
+	cmd.Env = k.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
 }
 
 // clusterReader returns the reader for the stack's cluster, or nil when the stack renders YAML and

@@ -7,8 +7,8 @@ the environment and never logged. It imports only the standard library and prome
 the image needs nothing beyond Debian bookworm's python3, python3-uvicorn and
 python3-prometheus-client; run.py serves it with uvicorn.
 
-It also has test endpoints (/work, /slow, /error, /admin/*) that end-to-end tests drive to make the
-cluster react: CPU for the HPA, latency and 5xx for the alerts, failing probes for restarts and
+It also has test endpoints (/work, /slow, /error, /admin/*) and a fault switch (BROKEN_RELEASE) that
+end-to-end tests drive to make the cluster react: CPU for the HPA, latency and 5xx for the alerts, failing probes for restarts and
 endpoint removal. They exist because a real app cannot be told to misbehave on demand; an image
 built from this file is a test fixture, never something to put in front of users.
 """
@@ -235,6 +235,9 @@ class App:
         # never logged, returned or exported as metrics.
         self._database_url = environ.get("DATABASE_URL")
         self._secret_key = environ.get("SECRET_KEY")
+        # BROKEN_RELEASE=true stands in for a release with a bug: / answers 500 while the probes stay
+        # green, which only the error ratio can catch (`deploy up --verify` must roll it back).
+        self.broken_release = environ.get("BROKEN_RELEASE", "").strip().lower() == "true"
 
         self.registry = registry if registry is not None else CollectorRegistry()
         # The process, platform and GC collectors that prometheus_client's default registry would have.
@@ -335,6 +338,8 @@ class App:
 
     async def root(self, params):
         """The greeting; tests use the pod name to see that the Service reaches the pods."""
+        if self.broken_release:
+            return Response(500, {"error": "this release is broken (BROKEN_RELEASE=true)", "pod": self.pod})
         return Response(200, {"message": "Hello from Nexios", "pod": self.pod})
 
     async def health(self, params):

@@ -154,6 +154,15 @@ class TestEndpoints(AppTestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json(), {"message": "Hello from Nexios", "pod": "nexios-7c9d-abcde"})
 
+    def test_a_broken_release_fails_the_root_but_not_the_probes(self):
+        for value, root in (("true", 500), ("TRUE", 500), ("", 200), ("false", 200), ("1", 200)):
+            with self.subTest(BROKEN_RELEASE=value):
+                broken = app.create_app(dict(self.env, BROKEN_RELEASE=value), io.StringIO())
+                self.run_async(lifespan(broken, "startup"))
+                self.assertEqual(self.run_async(request(broken, "GET", "/")).status, root)
+                for probe in ("/health", "/ready"):
+                    self.assertEqual(self.run_async(request(broken, "GET", probe)).status, 200, probe)
+
     def test_health_is_ok(self):
         r = self.get("/health")
         self.assertEqual((r.status, r.json()), (200, {"status": "ok"}))

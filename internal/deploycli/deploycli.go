@@ -8,7 +8,7 @@ package deploycli
 // would refuse.
 var Commands = map[string][]string{
 	"preview":  {"diff", "expect-no-changes", "json", "summary-file", "policy-report"},
-	"up":       {"allow-destructive", "confirm"},
+	"up":       {"allow-destructive", "confirm", "verify"},
 	"refresh":  {"expect-no-changes"},
 	"destroy":  {"confirm"},
 	"outputs":  {"json", "show-secrets"},
