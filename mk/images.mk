@@ -49,3 +49,13 @@ images-test: go-check ## Tests of bin/nexios-images: every image built from stan
 
 # `make unit` (and so `make test`) runs them too.
 unit: images-test
+
+# The built PostgreSQL image run with runc as a pod runs it (read-only root
+# filesystem, UID 999, its writable mounts), in a bundle of a temporary folder:
+# initdb, password login over TCP, the client tools, restart, both stop
+# signals. Needs root (skipped otherwise); about 30 s.
+images-run-test: go-check images runc ## Run the built PostgreSQL image with runc under its contract (root; skipped otherwise).
+	cd '$(TOOLS_DIR)/images' && NEXIOS_POSTGRES_IMAGE='$(IMAGES_DIR)/nexios-postgres.tar' RUNC='$(BIN)/runc' \
+		$(GO) test -count=1 -run '^TestPostgresImageRuns$$' -v ./imagebuild/
+
+e2e: images-run-test
