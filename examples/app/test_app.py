@@ -12,6 +12,7 @@ import asyncio
 import io
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -428,6 +429,82 @@ class TestDatabase(AppTestCase):
                 sys.modules["psycopg2"] = saved
         self.assertEqual(r.status, 503)
         self.assertIn("python3-psycopg2", r.json()["error"])
+
+
+# Debian's PostgreSQL 15 server, the one the nexios-postgres image holds, when this machine has it.
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(PG_BIN, "postgres")),
+                     "no PostgreSQL 15 server here (apt-get install postgresql-15)")
+class TestDatabasePostgres(AppTestCase):
+    """/db on a throwaway PostgreSQL 15 server of its own (a loopback port, scram-sha-256 passwords as
+    the image has them), run as nobody when the tests run as root, since PostgreSQL refuses root."""
+
+    password = "hunter2 pg"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="nexios-pg-")
+        user = {}
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.chown(cls.dir, nobody.pw_uid, nobody.pw_gid)
+            user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+        data, pwfile = os.path.join(cls.dir, "data"), os.path.join(cls.dir, "password")
+        with open(pwfile, "w") as f:
+            f.write(cls.password + "\n")
+        if user:
+            os.chown(pwfile, user["user"], user["group"])
+        init = subprocess.run([os.path.join(PG_BIN, "initdb"), "-D", data, "--username=nexios", "--pwfile=" + pwfile,
+                               "--auth-local=trust", "--auth-host=scram-sha-256"],
+                              capture_output=True, timeout=120, **user)
+        os.remove(pwfile)
+        if init.returncode != 0:
+            shutil.rmtree(cls.dir)
+            raise AssertionError("initdb: %s" % init.stderr.decode())
+        cls.port = free_loopback_port()
+        cls.server = subprocess.Popen([os.path.join(PG_BIN, "postgres"), "-D", data, "-k", cls.dir, "-p", str(cls.port),
+                                       "-c", "listen_addresses=127.0.0.1"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **user)
+        deadline = time.monotonic() + 30
+        while subprocess.run([os.path.join(PG_BIN, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(cls.port)]).returncode:
+            if time.monotonic() > deadline or cls.server.poll() is not None:
+                cls.tearDownClass()
+                raise AssertionError("the throwaway PostgreSQL did not start on port %d" % cls.port)
+            time.sleep(0.2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.send_signal(signal.SIGINT)  # fast shutdown
+        cls.server.wait(timeout=30)
+        shutil.rmtree(cls.dir)
+
+    def url(self, password):
+        return "postgresql://nexios:%s@127.0.0.1:%d/postgres" % (password.replace(" ", "%20"), self.port)
+
+    def setUp(self):
+        self.env = dict(AppTestCase.env, DATABASE_URL=self.url(self.password))
+        super().setUp()
+
+    def test_writes_then_reads_newest_first(self):
+        before = self.get("/db").json()["rows"]
+        first = self.post("/db", "value=first")
+        second = self.post("/db", "value=second")
+        self.assertEqual((first.status, second.status), (201, 201), second.body)
+        body = self.get("/db", "limit=2").json()
+        self.assertEqual(body["rows"], before + 2)
+        self.assertEqual([row["value"] for row in body["latest"]], ["second", "first"])
+        self.assertEqual(body["latest"][0], second.json()["written"])
+        self.assertRegex(body["latest"][0]["created_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+    def test_wrong_password_is_a_503_without_it(self):
+        self.stream = io.StringIO()
+        self.app = app.create_app(dict(self.env, DATABASE_URL=self.url("not-the-password")), self.stream)
+        r = self.get("/db")
+        self.assertEqual((r.status, r.json()), (503, {"error": "database error", "class": "psycopg2.OperationalError"}))
+        for secret in ("not-the-password", self.password, "nexios:"):
+            self.assertNotIn(secret, self.stream.getvalue() + r.body.decode())
 
 
 def go_constant(source, name):
