@@ -52,6 +52,47 @@ func TestPostgresImageRuns(t *testing.T) {
 	}
 	c := newPgContainer(t, runc, image)
 
+	// What the entrypoint refuses, each in one line naming the fix.
+	env := c.spec["process"].(map[string]any)["env"].([]string)
+	var noPassword []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "POSTGRES_PASSWORD=") {
+			noPassword = append(noPassword, kv)
+		}
+	}
+	t.Run("refused", func(t *testing.T) {
+		for _, tt := range []struct {
+			name   string
+			change map[string]any
+			volume os.FileMode // the volume's mode, owned by root:root, when not 0
+			want   string
+		}{
+			{"root", map[string]any{"user": map[string]any{"uid": 0, "gid": 0}}, 0, "not as root: set runAsUser: 999"},
+			{"a volume without fsGroup", nil, 0o755, "give the volume fsGroup 999"},
+			{"no password on a fresh volume", map[string]any{"env": noPassword}, 0, "POSTGRES_PASSWORD is empty: set POSTGRES_PASSWORD"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				if tt.volume != 0 {
+					if err := os.Chown(c.data, 0, 0); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Chmod(c.data, tt.volume); err != nil {
+						t.Fatal(err)
+					}
+					defer func() {
+						if err := os.Chown(c.data, 0, PostgresUID); err != nil {
+							t.Fatal(err)
+						}
+						if err := os.Chmod(c.data, 0o775|os.ModeSetgid); err != nil {
+							t.Fatal(err)
+						}
+					}()
+				}
+				c.refused(t, tt.change, tt.want)
+			})
+		}
+	})
+
 	// A fresh volume: initdb runs, the database is made.
 	c.start(t)
 	if log := c.log(t); !strings.Contains(log, "PostgreSQL init process complete") {
@@ -135,9 +176,11 @@ func psql(host, query string) []string {
 type pgContainer struct {
 	runc, id, bundle, state, data string
 	img                           v1.Image
-	cmd                           *exec.Cmd
-	logFile                       string
-	exited                        chan error
+	// spec is the bundle's config.json, the contract's.
+	spec    map[string]any
+	cmd     *exec.Cmd
+	logFile string
+	exited  chan error
 }
 
 func newPgContainer(t *testing.T, runc, image string) *pgContainer {
@@ -188,8 +231,7 @@ func newPgContainer(t *testing.T, runc, image string) *pgContainer {
 	if out, err := exec.Command(runc, "spec", "--bundle", c.bundle).CombinedOutput(); err != nil {
 		t.Fatalf("runc spec: %v\n%s", err, out)
 	}
-	specPath := filepath.Join(c.bundle, "config.json")
-	data, err := os.ReadFile(specPath)
+	data, err := os.ReadFile(filepath.Join(c.bundle, "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,16 +257,61 @@ func newPgContainer(t *testing.T, runc, image string) *pgContainer {
 		mounts = append(mounts, map[string]any{"destination": dest, "type": "bind", "source": src, "options": []string{"rbind", "rw", "nosuid", "nodev"}})
 	}
 	spec["mounts"] = mounts
-	if data, err = json.MarshalIndent(spec, "", "\t"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(specPath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	c.spec = spec
+	c.writeSpec(t, nil)
 	t.Cleanup(func() {
 		exec.Command(runc, c.runcArgs("delete", "--force", c.id)...).Run()
 	})
 	return c
+}
+
+// writeSpec writes the contract's config.json, with the process settings of
+// change over it.
+func (c *pgContainer) writeSpec(t *testing.T, change map[string]any) {
+	t.Helper()
+	process := map[string]any{}
+	for k, v := range c.spec["process"].(map[string]any) {
+		process[k] = v
+	}
+	for k, v := range change {
+		process[k] = v
+	}
+	spec := map[string]any{}
+	for k, v := range c.spec {
+		spec[k] = v
+	}
+	spec["process"] = process
+	data, err := json.MarshalIndent(spec, "", "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.bundle, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// refused runs the container with the process settings of change, wants it
+// to exit 1 within a minute naming want, and puts the contract back.
+func (c *pgContainer) refused(t *testing.T, change map[string]any, want string) {
+	t.Helper()
+	c.writeSpec(t, change)
+	defer c.writeSpec(t, nil)
+	exec.Command(c.runc, c.runcArgs("delete", "--force", c.id)...).Run()
+	cmd := exec.Command(c.runc, c.runcArgs("run", "--bundle", c.bundle, c.id)...)
+	done := make(chan struct{})
+	timer := time.AfterFunc(time.Minute, func() {
+		exec.Command(c.runc, c.runcArgs("kill", c.id, "KILL")...).Run()
+		close(done)
+	})
+	out, err := cmd.CombinedOutput()
+	if !timer.Stop() {
+		<-done
+		t.Fatalf("still running after a minute, want a refusal naming %q:\n%s", want, out)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), want) {
+		t.Errorf("exit %v, want 1, with %q in:\n%s", err, want, out)
+	}
 }
 
 func (c *pgContainer) runcArgs(args ...string) []string {

@@ -21,7 +21,9 @@
 # pg_isready, bash) runs as given.
 set -Eeuo pipefail
 
-if [ "${1:0:1}" = '-' ]; then
+# No arguments, or options alone, mean the server (the image's command is
+# `postgres`; a pod's `args` may give options only).
+if [ "$#" -eq 0 ] || [ "${1:0:1}" = '-' ]; then
 	set -- postgres "$@"
 fi
 if [ "$1" != postgres ]; then
@@ -36,9 +38,8 @@ fi
 # PGDATA is a folder below the volume: initdb wants an empty folder of mode
 # 0700 owned by its user, and a fresh volume is root's, group 999 (fsGroup),
 # mode 2775, and may hold lost+found.
-mkdir -p "$PGDATA"
-if ! chmod 00700 "$PGDATA"; then
-	echo >&2 "error: PGDATA ($PGDATA) is not the postgres user's (UID $(id -u)): give the volume fsGroup 999 so that postgres can make PGDATA in it"
+if ! mkdir -p "$PGDATA" || ! chmod 00700 "$PGDATA"; then
+	echo >&2 "error: UID $(id -u) cannot make PGDATA ($PGDATA) its own folder of mode 0700: give the volume fsGroup 999 (group-writable by postgres)"
 	exit 1
 fi
 
