@@ -8,7 +8,7 @@
 HOST_PACKAGES := gcc libc6-dev pkg-config libseccomp-dev \
 	mmdebstrap busybox-static ca-certificates tzdata netbase \
 	iproute2 util-linux procps iptables ipset conntrack \
-	python3 python3-uvicorn python3-prometheus-client
+	python3 python3-uvicorn python3-prometheus-client python3-psycopg2
 
 .PHONY: host-packages
 

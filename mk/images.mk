@@ -11,10 +11,11 @@
 # stamped in $(IMAGES_DIR)/.stamps/<name> with a hash of everything in it
 # (input digests, layout, config) and rewritten only when that changes; input
 # digests are remembered by size, times and inode, so a second `make images`
-# only stats its inputs. The example app's Debian root filesystem is made by
-# mmdebstrap (apt access needed, about 1.5 minutes) once per package list and
-# kept in $(IMAGES_ROOTFS_CACHE), outside the checkout like Go's caches, so
-# fresh clones reuse it. To rebuild everything:
+# only stats its inputs. The Debian root filesystems (the example app's and
+# PostgreSQL's) are made by mmdebstrap (apt access needed, about 2 minutes
+# each) once per package list and kept in $(IMAGES_ROOTFS_CACHE), outside
+# the checkout like Go's caches, so fresh clones reuse them. To rebuild
+# everything:
 # rm -r $(IMAGES_DIR) $(IMAGES_ROOTFS_CACHE).
 
 IMAGES_DIR          := $(BIN)/images
@@ -49,3 +50,13 @@ images-test: go-check ## Tests of bin/nexios-images: every image built from stan
 
 # `make unit` (and so `make test`) runs them too.
 unit: images-test
+
+# The built PostgreSQL image run with runc as a pod runs it (read-only root
+# filesystem, UID 999, its writable mounts), in a bundle of a temporary folder:
+# initdb, password login over TCP, the client tools, restart, both stop
+# signals, its refusals. Needs root (skipped otherwise); about 35 s.
+images-run-test: go-check images runc ## Run the built PostgreSQL image with runc under its contract (root; skipped otherwise).
+	cd '$(TOOLS_DIR)/images' && NEXIOS_POSTGRES_IMAGE='$(IMAGES_DIR)/nexios-postgres.tar' RUNC='$(BIN)/runc' \
+		$(GO) test -count=1 -run '^TestPostgresImageRuns$$' -v ./imagebuild/
+
+e2e: images-run-test

@@ -5,7 +5,9 @@ A plain ASGI 3 application that keeps the contract the Pulumi program expects of
 series components/appmetrics names, JSON log lines on stdout, DATABASE_URL and SECRET_KEY read from
 the environment and never logged. It imports only the standard library and prometheus_client, so
 the image needs nothing beyond Debian bookworm's python3, python3-uvicorn and
-python3-prometheus-client; run.py serves it with uvicorn.
+python3-prometheus-client; run.py serves it with uvicorn. /db, which writes and reads rows in
+DATABASE_URL's database, imports psycopg2 (python3-psycopg2) for PostgreSQL only when asked, so the
+app starts without it.
 
 It also has test endpoints (/work, /slow, /error, /admin/*) and a fault switch (BROKEN_RELEASE) that
 end-to-end tests drive to make the cluster react: CPU for the HPA, latency and 5xx for the alerts, failing probes for restarts and
@@ -23,7 +25,7 @@ import threading
 import time
 import traceback
 from datetime import datetime, timezone
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 # No *_created series next to each counter and histogram: Prometheus would store one more series per
 # label set, and no rule or panel reads them. prometheus_client reads this when it is first imported.
@@ -75,6 +77,14 @@ OTHER_METHOD = "other"
 # default, 5 s of it spent in preStop), so a graceful shutdown never cuts a /slow request.
 MAX_WORK_MS = 5000
 MAX_SLOW_MS = 10000
+
+# /db's table, its bounds and how long a connection may take: well inside the readiness probe's
+# patience, so a database that does not answer makes /db fail, not the pod.
+DB_TABLE = "nexios_example_rows"
+MAX_DB_VALUE = 200
+MAX_DB_LIMIT = 100
+DEFAULT_DB_LIMIT = 10
+DB_CONNECT_TIMEOUT_S = 3
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 LEVEL_ALIASES = {"warn": "warning", "fatal": "critical"}
@@ -214,6 +224,73 @@ def burn_cpu(seconds):
     return n
 
 
+class DatabaseUnavailable(Exception):
+    """/db cannot use DATABASE_URL; the message is the JSON error returned with 503, and never holds
+    the URL or its password."""
+
+
+class Database:
+    """DATABASE_URL's database, for /db: one connection per request, in a worker thread.
+
+    postgresql:// and postgres:// URLs go to PostgreSQL through psycopg2, imported on first use;
+    sqlite:///PATH (the dev stack's default before it had PostgreSQL) to the standard library's
+    sqlite3. The table is made on first use by whichever pod gets there first.
+    """
+
+    def __init__(self, url):
+        self._url = url
+
+    def _connect(self):
+        scheme = urlsplit(self._url).scheme.lower()
+        if scheme in ("postgresql", "postgres"):
+            try:
+                import psycopg2
+            except ImportError:
+                raise DatabaseUnavailable("DATABASE_URL is a PostgreSQL URL but psycopg2 is not installed "
+                                          "(Debian's python3-psycopg2)") from None
+            connection = psycopg2.connect(self._url, connect_timeout=DB_CONNECT_TIMEOUT_S)
+            ddl = ("CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, value text NOT NULL, "
+                   "created_at timestamptz NOT NULL DEFAULT now())" % DB_TABLE)
+            return connection, "%s", ddl
+        if scheme == "sqlite":
+            import sqlite3
+            # sqlite:///relative and sqlite:////absolute, as SQLAlchemy reads them.
+            connection = sqlite3.connect(self._url[len("sqlite:///"):], timeout=DB_CONNECT_TIMEOUT_S)
+            ddl = ("CREATE TABLE IF NOT EXISTS %s (id INTEGER PRIMARY KEY AUTOINCREMENT, value TEXT NOT NULL, "
+                   "created_at TEXT NOT NULL DEFAULT (strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now')))" % DB_TABLE)
+            return connection, "?", ddl
+        # The scheme alone: the rest of the URL may hold the password.
+        raise DatabaseUnavailable("DATABASE_URL's scheme %r is not postgresql://, postgres:// or sqlite:///" % scheme)
+
+    def use(self, write, limit):
+        """Writes a row of value write (unless None), then returns the row count, the newest limit rows
+        (newest first) and the row written."""
+        connection, mark, ddl = self._connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(ddl)
+            written = None
+            if write is not None:
+                cursor.execute("INSERT INTO %s (value) VALUES (%s) RETURNING id, value, created_at" % (DB_TABLE, mark),
+                               (write,))
+                written = _row(cursor.fetchone())
+            cursor.execute("SELECT count(*) FROM %s" % DB_TABLE)
+            count = cursor.fetchone()[0]
+            cursor.execute("SELECT id, value, created_at FROM %s ORDER BY id DESC LIMIT %s" % (DB_TABLE, mark), (limit,))
+            latest = [_row(r) for r in cursor.fetchall()]
+            connection.commit()
+            return count, latest, written
+        finally:
+            connection.close()
+
+
+def _row(row):
+    created = row[2]
+    if isinstance(created, datetime):
+        created = created.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"id": row[0], "value": row[1], "created_at": created}
+
+
 class App:
     """The ASGI application. environ stands for os.environ and stream for stdout, so tests can run
     several instances in-process, each with its own metrics registry."""
@@ -234,6 +311,7 @@ class App:
         # URL and sign with the key; this one only notes whether they are set. Their values are
         # never logged, returned or exported as metrics.
         self._database_url = environ.get("DATABASE_URL")
+        self._database = Database(self._database_url) if self._database_url else None
         self._secret_key = environ.get("SECRET_KEY")
         # BROKEN_RELEASE=true stands in for a release with a bug: / answers 500 while the probes stay
         # green, which only the error ratio can catch (`deploy up --verify` must roll it back).
@@ -265,6 +343,7 @@ class App:
             "/work": {"GET": self.work},
             "/slow": {"GET": self.slow},
             "/error": {"GET": self.error},
+            "/db": {"GET": self.db_read, "POST": self.db_write},
             "/admin/health": {"POST": self.admin_health},
             "/admin/ready": {"POST": self.admin_ready},
         }
@@ -384,6 +463,39 @@ class App:
         """Test endpoint: answers with the 5xx status asked for (500 by default), counted as such, for error-rate alerts."""
         status = int_param(params, "status", 500, 599, default=500)
         return Response(status, {"error": "requested error %d" % status, "pod": self.pod})
+
+    async def db_read(self, params):
+        """Reads DATABASE_URL's database: the row count and the newest rows (limit, default 10)."""
+        limit = int_param(params, "limit", 1, MAX_DB_LIMIT, default=DEFAULT_DB_LIMIT)
+        return await self._db(None, limit)
+
+    async def db_write(self, params):
+        """Writes a row holding value (1 to 200 characters) to DATABASE_URL's database, then reads as GET does."""
+        value = _one(params, "value", True)
+        if not 1 <= len(value) <= MAX_DB_VALUE:
+            raise BadRequest("value must be 1 to %d characters, got %d" % (MAX_DB_VALUE, len(value)))
+        limit = int_param(params, "limit", 1, MAX_DB_LIMIT, default=DEFAULT_DB_LIMIT)
+        return await self._db(value, limit)
+
+    async def _db(self, write, limit):
+        """503 without DATABASE_URL or when the database fails, naming the error's class only: a
+        driver's message may quote the host or the user, and never reaches the client or the log."""
+        if self._database is None:
+            return Response(503, {"error": "DATABASE_URL is not set"})
+        try:
+            count, latest, written = await asyncio.get_running_loop().run_in_executor(
+                None, self._database.use, write, limit)
+        except DatabaseUnavailable as e:
+            self.log.warning("database unavailable", error=str(e))
+            return Response(503, {"error": str(e)})
+        except Exception as e:
+            error_class = type(e).__module__ + "." + type(e).__name__
+            self.log.warning("database error", error_class=error_class)
+            return Response(503, {"error": "database error", "class": error_class})
+        body = {"rows": count, "latest": latest, "pod": self.pod}
+        if written is None:
+            return Response(200, body)
+        return Response(201, dict(body, written=written))
 
     async def admin_health(self, params):
         """Test endpoint: fail=true makes /health answer 500 until fail=false, so liveness restarts the container."""

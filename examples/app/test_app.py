@@ -1,8 +1,10 @@
 """Tests of the example Nexios app: every endpoint driven in-process through ASGI (no network), the
 metrics' names and labels against components/appmetrics and the rules that query them, the JSON log
-lines, bad input, and run.py started as a real server on a loopback port.
+lines, bad input, /db against SQLite and a throwaway PostgreSQL server when this machine has one, and
+run.py started as a real server on a loopback port.
 
-Run with the interpreter Debian's python3-uvicorn and python3-prometheus-client are installed for:
+Run with the interpreter Debian's python3-uvicorn, python3-prometheus-client and python3-psycopg2 are
+installed for:
     /usr/bin/python3 -m unittest discover -s examples/app -v
 """
 
@@ -10,6 +12,7 @@ import asyncio
 import io
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -342,6 +345,177 @@ class TestLifespan(AppTestCase):
         self.assertEqual(started["pod"], socket.gethostname(), "without HOSTNAME the pod is the host name")
 
 
+class TestDatabase(AppTestCase):
+    """/db on SQLite (the standard library's), and its failures, which answer 503 without the URL."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="nexios-db-")
+        self.addCleanup(shutil.rmtree, self.dir)
+        self.env = dict(AppTestCase.env, DATABASE_URL="sqlite:///" + os.path.join(self.dir, "app.db"))
+        super().setUp()
+
+    def with_url(self, url):
+        """The app restarted with DATABASE_URL set to url (unset when None)."""
+        env = dict(self.env)
+        env.pop("DATABASE_URL")
+        if url is not None:
+            env["DATABASE_URL"] = url
+        self.stream = io.StringIO()
+        self.app = app.create_app(env, self.stream)
+        self.run_async(lifespan(self.app, "startup"))
+
+    def test_writes_then_reads_newest_first(self):
+        r = self.get("/db")
+        self.assertEqual((r.status, r.json()["rows"], r.json()["latest"]), (200, 0, []), "a new table is empty")
+        for value in ("one", "two", "three"):
+            r = self.post("/db", "value=" + value)
+            self.assertEqual(r.status, 201, r.body)
+            self.assertEqual(r.json()["written"]["value"], value)
+        r = self.get("/db", "limit=2")
+        body = r.json()
+        self.assertEqual((r.status, body["rows"], body["pod"]), (200, 3, "nexios-7c9d-abcde"))
+        self.assertEqual([row["value"] for row in body["latest"]], ["three", "two"])
+        self.assertEqual([row["id"] for row in body["latest"]], [3, 2])
+        self.assertRegex(body["latest"][0]["created_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(len(self.get("/db").json()["latest"]), 3, "10 rows by default, 3 there")
+
+    def test_rows_outlive_the_app(self):
+        self.post("/db", "value=kept")
+        self.with_url(self.env["DATABASE_URL"])
+        self.assertEqual(self.get("/db").json()["latest"][0]["value"], "kept")
+
+    def test_bad_parameters_get_400(self):
+        for method, query, mentions in [
+            ("POST", "", "query parameter 'value' is required"),
+            ("POST", "value=", "value must be 1 to 200 characters, got 0"),
+            ("POST", "value=" + "x" * 201, "value must be 1 to 200 characters, got 201"),
+            ("POST", "value=a&value=b", "query parameter 'value' is given 2 times"),
+            ("GET", "limit=0", "limit must be an integer from 1 to 100"),
+            ("GET", "limit=101", "limit must be an integer from 1 to 100"),
+        ]:
+            with self.subTest(method=method, query=query):
+                self.assertBadRequest(self.call(method, "/db", query), mentions)
+        self.assertEqual(self.get("/db").json()["rows"], 0, "nothing was written")
+
+    def test_without_database_url_503_names_the_variable(self):
+        self.with_url(None)
+        for method, query in (("GET", ""), ("POST", "value=x")):
+            r = self.call(method, "/db", query)
+            self.assertEqual((r.status, r.json()), (503, {"error": "DATABASE_URL is not set"}))
+
+    def test_failures_answer_503_with_the_class_but_never_the_url(self):
+        password = "hunter2-db-password"
+        port = free_loopback_port()  # nothing listens there
+        for url, want in [
+            ("postgresql://nexios:%s@127.0.0.1:%d/nexios" % (password, port),
+             {"error": "database error", "class": "psycopg2.OperationalError"}),
+            ("postgres://nexios:%s@db.invalid/nexios" % password,
+             {"error": "database error", "class": "psycopg2.OperationalError"}),
+            ("sqlite:///" + os.path.join(self.dir, "no-such-folder", password, "app.db"),
+             {"error": "database error", "class": "sqlite3.OperationalError"}),
+            ("mysql://nexios:%s@db.example/nexios" % password,
+             {"error": "DATABASE_URL's scheme 'mysql' is not postgresql://, postgres:// or sqlite:///"}),
+        ]:
+            with self.subTest(url=url):
+                self.with_url(url)
+                r = self.post("/db", "value=x")
+                self.assertEqual((r.status, r.json()), (503, want))
+                logged = self.stream.getvalue()
+                self.assertIn('"status":503', logged)
+                for secret in (url, password, "nexios:"):
+                    self.assertNotIn(secret, logged + r.body.decode())
+
+    def test_postgresql_without_psycopg2_is_a_503_naming_the_package(self):
+        self.with_url("postgresql://nexios:pw@127.0.0.1/nexios")
+        saved = sys.modules.get("psycopg2")
+        sys.modules["psycopg2"] = None  # import psycopg2 raises ImportError
+        try:
+            r = self.get("/db")
+        finally:
+            if saved is None:
+                del sys.modules["psycopg2"]
+            else:
+                sys.modules["psycopg2"] = saved
+        self.assertEqual(r.status, 503)
+        self.assertIn("python3-psycopg2", r.json()["error"])
+
+
+# Debian's PostgreSQL 15 server, the one the nexios-postgres image holds, when this machine has it.
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(PG_BIN, "postgres")),
+                     "no PostgreSQL 15 server here (apt-get install postgresql-15)")
+class TestDatabasePostgres(AppTestCase):
+    """/db on a throwaway PostgreSQL 15 server of its own (a loopback port, scram-sha-256 passwords as
+    the image has them), run as nobody when the tests run as root, since PostgreSQL refuses root."""
+
+    password = "hunter2 pg"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="nexios-pg-")
+        user = {}
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.chown(cls.dir, nobody.pw_uid, nobody.pw_gid)
+            user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+        data, pwfile = os.path.join(cls.dir, "data"), os.path.join(cls.dir, "password")
+        with open(pwfile, "w") as f:
+            f.write(cls.password + "\n")
+        if user:
+            os.chown(pwfile, user["user"], user["group"])
+        init = subprocess.run([os.path.join(PG_BIN, "initdb"), "-D", data, "--username=nexios", "--pwfile=" + pwfile,
+                               "--auth-local=trust", "--auth-host=scram-sha-256"],
+                              capture_output=True, timeout=120, **user)
+        os.remove(pwfile)
+        if init.returncode != 0:
+            shutil.rmtree(cls.dir)
+            raise AssertionError("initdb: %s" % init.stderr.decode())
+        cls.port = free_loopback_port()
+        cls.server = subprocess.Popen([os.path.join(PG_BIN, "postgres"), "-D", data, "-k", cls.dir, "-p", str(cls.port),
+                                       "-c", "listen_addresses=127.0.0.1"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **user)
+        deadline = time.monotonic() + 30
+        while subprocess.run([os.path.join(PG_BIN, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(cls.port)]).returncode:
+            if time.monotonic() > deadline or cls.server.poll() is not None:
+                cls.tearDownClass()
+                raise AssertionError("the throwaway PostgreSQL did not start on port %d" % cls.port)
+            time.sleep(0.2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.send_signal(signal.SIGINT)  # fast shutdown
+        cls.server.wait(timeout=30)
+        shutil.rmtree(cls.dir)
+
+    def url(self, password):
+        return "postgresql://nexios:%s@127.0.0.1:%d/postgres" % (password.replace(" ", "%20"), self.port)
+
+    def setUp(self):
+        self.env = dict(AppTestCase.env, DATABASE_URL=self.url(self.password))
+        super().setUp()
+
+    def test_writes_then_reads_newest_first(self):
+        before = self.get("/db").json()["rows"]
+        first = self.post("/db", "value=first")
+        second = self.post("/db", "value=second")
+        self.assertEqual((first.status, second.status), (201, 201), second.body)
+        body = self.get("/db", "limit=2").json()
+        self.assertEqual(body["rows"], before + 2)
+        self.assertEqual([row["value"] for row in body["latest"]], ["second", "first"])
+        self.assertEqual(body["latest"][0], second.json()["written"])
+        self.assertRegex(body["latest"][0]["created_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+    def test_wrong_password_is_a_503_without_it(self):
+        self.stream = io.StringIO()
+        self.app = app.create_app(dict(self.env, DATABASE_URL=self.url("not-the-password")), self.stream)
+        r = self.get("/db")
+        self.assertEqual((r.status, r.json()), (503, {"error": "database error", "class": "psycopg2.OperationalError"}))
+        for secret in ("not-the-password", self.password, "nexios:"):
+            self.assertNotIn(secret, self.stream.getvalue() + r.body.decode())
+
+
 def go_constant(source, name):
     match = re.search(r"\b%s\s*=\s*\"([^\"]+)\"" % name, source)
     if not match:
@@ -482,7 +656,8 @@ class TestLogs(AppTestCase):
         for method, path, query in [("GET", "/", ""), ("GET", "/health", ""), ("GET", "/ready", ""),
                                     ("GET", "/work", "ms=1"), ("GET", "/slow", "ms=1"), ("GET", "/error", ""),
                                     ("POST", "/admin/health", "fail=false"), ("POST", "/admin/ready", "fail=false"),
-                                    ("GET", "/work", "ms=x"), ("GET", "/nope", ""), ("GET", "/metrics", "")]:
+                                    ("GET", "/work", "ms=x"), ("GET", "/nope", ""), ("GET", "/metrics", ""),
+                                    ("GET", "/db", ""), ("POST", "/db", "value=x")]:
             bodies.append(self.call(method, path, query).body.decode())
         self.run_async(lifespan(self.app, "shutdown"))
         everything = self.stream.getvalue() + "".join(bodies)

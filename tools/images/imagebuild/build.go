@@ -389,6 +389,9 @@ func (c Config) over(base v1.Config) v1.Config {
 		}
 		out.Volumes[volume] = struct{}{}
 	}
+	if c.StopSignal != "" {
+		out.StopSignal = c.StopSignal
+	}
 	for k, v := range c.Labels {
 		if out.Labels == nil {
 			out.Labels = map[string]string{}

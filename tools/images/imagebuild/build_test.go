@@ -238,6 +238,30 @@ func TestImages(t *testing.T) {
 			},
 			absent: []string{"app/test_app.py", "app/README.md", "dev/null", "etc/hostname", "var/lib/apt/lists/lock", "var/lib/dpkg/status-old", "."},
 		},
+		{
+			name: "nexios-postgres", ref: "ghcr.io/nexios-labs/nexios-postgres:15", layers: 2,
+			config: v1.Config{
+				User: "999:999",
+				Env: []string{pathEnv + ":/usr/lib/postgresql/15/bin", "PG_MAJOR=15", "LANG=C.UTF-8",
+					"PGDATA=/var/lib/postgresql/data/pgdata"},
+				Entrypoint:   []string{"docker-entrypoint.sh"},
+				Cmd:          []string{"postgres"},
+				ExposedPorts: map[string]struct{}{"5432/tcp": {}},
+				Volumes:      map[string]struct{}{"/var/lib/postgresql/data": {}},
+				StopSignal:   "SIGINT",
+			},
+			files: map[string]want{
+				"usr/local/bin/docker-entrypoint.sh": reg(0o755, 0, 0).with("#!/usr/bin/env bash\nexec \"$@\"\n"),
+				"var/lib/postgresql":                 dir(0o1777, 999, 999),
+				"var/lib/postgresql/data":            dir(0o1777, 999, 999),
+				"run/postgresql":                     dir(0o3777, 999, 999),
+				"usr/share/postgresql/15/postgresql.conf.sample": reg(0o644, 0, 0).
+					with("#listen_addresses = 'localhost'\nlisten_addresses = '*'\n"),
+				"usr/bin/python3.11": reg(0o755, 0, 0),
+			},
+			absent: []string{"var/lib/postgresql/15", "var/lib/postgresql/15/main",
+				"etc/ssl/private/ssl-cert-snakeoil.key", "etc/ssl/certs/62742064.0", "dev/null", "etc/hostname"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -419,8 +443,8 @@ func TestCache(t *testing.T) {
 	if got := built(); len(got) != 0 {
 		t.Errorf("second build rebuilt %v, want nothing", got)
 	}
-	if runs := env.runs(t); runs != 1 {
-		t.Errorf("mmdebstrap ran %d times, want once", runs)
+	if runs := env.runs(t); runs != 2 {
+		t.Errorf("mmdebstrap ran %d times, want twice (the app's and PostgreSQL's root filesystems)", runs)
 	}
 
 	env.write(t, "bin/upstream/adapter", 0o755, "#!/bin/sh\necho a new adapter\n")
@@ -442,8 +466,8 @@ func TestCache(t *testing.T) {
 	if got := built(); !reflect.DeepEqual(got, []string{"nexios-example-app"}) {
 		t.Errorf("after changing the app, rebuilt %v, want [nexios-example-app]", got)
 	}
-	if runs := env.runs(t); runs != 1 {
-		t.Errorf("mmdebstrap ran %d times, want once", runs)
+	if runs := env.runs(t); runs != 2 {
+		t.Errorf("mmdebstrap ran %d times, want twice (the app's and PostgreSQL's root filesystems)", runs)
 	}
 
 	// Only the layers in use stay in the cache.
@@ -451,9 +475,9 @@ func TestCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The busybox, distroless and Debian bases'; images' own layers are only
-	// in their tarballs.
-	if want := 3; len(layers) != want {
+	// The busybox, distroless and two Debian bases'; images' own layers are
+	// only in their tarballs.
+	if want := 4; len(layers) != want {
 		t.Errorf("%d cached layers, want %d", len(layers), want)
 	}
 	if work, _ := filepath.Glob(filepath.Join(env.opts.OutDir, ".cache", "work", "*")); len(work) != 0 {
@@ -535,8 +559,14 @@ func TestList(t *testing.T) {
 			t.Errorf("listed %+v", l)
 		}
 	}
-	if listed[len(listed)-2].Ref != "registry.k8s.io/pause:3.10.2" {
-		t.Errorf("pause listed as %s", listed[len(listed)-2].Ref)
+	pause := ""
+	for _, l := range listed {
+		if filepath.Base(l.Tarball) == "pause.tar" {
+			pause = l.Ref
+		}
+	}
+	if pause != "registry.k8s.io/pause:3.10.2" {
+		t.Errorf("pause listed as %q", pause)
 	}
 }
 
@@ -590,10 +620,11 @@ func TestSharedRootfsCache(t *testing.T) {
 	if _, err := Build(env.opts); err != nil {
 		t.Fatal(err)
 	}
-	if runs := env.runs(t); runs != 1 {
-		t.Errorf("mmdebstrap ran %d times, want once", runs)
+	// Once per root filesystem: the example app's, then PostgreSQL's.
+	if runs := env.runs(t); runs != 2 {
+		t.Errorf("mmdebstrap ran %d times, want twice", runs)
 	}
-	if tarballs, _ := filepath.Glob(filepath.Join(env.opts.RootfsCache, "*.tar")); len(tarballs) != 1 {
-		t.Errorf("shared cache holds %v, want one root filesystem", tarballs)
+	if tarballs, _ := filepath.Glob(filepath.Join(env.opts.RootfsCache, "*.tar")); len(tarballs) != 2 {
+		t.Errorf("shared cache holds %v, want two root filesystems", tarballs)
 	}
 }

@@ -47,6 +47,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	env.write(t, "repo/examples/app/app.py", 0o644, "print('app')\n")
 	env.write(t, "repo/examples/app/test_app.py", 0o644, "import unittest\n")
 	env.write(t, "repo/examples/app/README.md", 0o644, "# app\n")
+	env.write(t, "repo/tools/images/postgres/docker-entrypoint.sh", 0o755, "#!/usr/bin/env bash\nexec \"$@\"\n")
 
 	env.write(t, "host/bin/busybox", 0o755, "#!/bin/sh\nprintf '[\\n[[\\nbusybox\\nenv\\nls\\nsh\\n'\n")
 	env.write(t, "host/usr/share/zoneinfo/Etc/UTC", 0o644, "TZif2 UTC\n")
@@ -109,6 +110,12 @@ func standInRootfs(t *testing.T) []byte {
 	add(tar.Header{Typeflag: tar.TypeDir, Name: "./var/lib/apt/lists/", Mode: 0o755}, "")
 	add(tar.Header{Typeflag: tar.TypeReg, Name: "./var/lib/apt/lists/lock", Mode: 0o640}, "")
 	add(tar.Header{Typeflag: tar.TypeReg, Name: "./var/lib/dpkg/status-old", Mode: 0o644}, "old\n")
+	add(tar.Header{Typeflag: tar.TypeDir, Name: "./usr/share/postgresql/15/", Mode: 0o755}, "")
+	add(tar.Header{Typeflag: tar.TypeReg, Name: "./usr/share/postgresql/15/postgresql.conf.sample", Mode: 0o644}, "#listen_addresses = 'localhost'\n")
+	add(tar.Header{Typeflag: tar.TypeDir, Name: "./var/lib/postgresql/15/main/", Mode: 0o700, Uid: 999, Gid: 999}, "")
+	add(tar.Header{Typeflag: tar.TypeDir, Name: "./etc/ssl/private/", Mode: 0o710}, "")
+	add(tar.Header{Typeflag: tar.TypeReg, Name: "./etc/ssl/private/ssl-cert-snakeoil.key", Mode: 0o640}, "KEY\n")
+	add(tar.Header{Typeflag: tar.TypeSymlink, Name: "./etc/ssl/certs/62742064.0", Linkname: "ssl-cert-snakeoil.pem", Mode: 0o777}, "")
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}

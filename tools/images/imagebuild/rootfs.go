@@ -19,25 +19,35 @@ import (
 )
 
 // DebianRootfs is a Debian root filesystem made by mmdebstrap from the
-// given suite, variant, extra packages, hook folders, mirrors and dpkg
-// options, without
-// the paths Drop matches (patterns as path.Match, without the leading
+// given suite, variant, extra packages, hook folders, essential hooks,
+// mirrors and dpkg options, without the paths Drop matches (patterns as path.Match, without the leading
 // slash; a match drops everything below too). The tarball mmdebstrap writes
 // is kept in the cache, keyed on those settings, so it is made once: a
 // Debian point release changes nothing until the cached tarball is removed.
 type DebianRootfs struct {
-	Suite       string
-	Variant     string
-	Packages    []string
-	HookDirs    []string
-	Mirrors     []string
-	DpkgOptions []string
-	Drop        []string
+	Suite    string
+	Variant  string
+	Packages []string
+	HookDirs []string
+	// EssentialHooks are shell commands mmdebstrap runs once the Essential
+	// packages are in and before the others are installed, with the root
+	// filesystem's folder as $1 (--essential-hook): what a Dockerfile does
+	// before its `apt-get install`, such as creating a user with fixed IDs.
+	EssentialHooks []string
+	Mirrors        []string
+	DpkgOptions    []string
+	Drop           []string
 }
 
 // key identifies the tarball these settings make (Drop is applied later).
 func (d DebianRootfs) key() string {
-	data, _ := json.Marshal([]any{d.Suite, d.Variant, d.Packages, d.HookDirs, d.Mirrors, d.DpkgOptions})
+	settings := []any{d.Suite, d.Variant, d.Packages, d.HookDirs, d.Mirrors, d.DpkgOptions}
+	// Only when there are any, so root filesystems made without them keep
+	// their key (and their cached tarball).
+	if len(d.EssentialHooks) > 0 {
+		settings = append(settings, d.EssentialHooks)
+	}
+	data, _ := json.Marshal(settings)
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])[:16]
 }
@@ -50,6 +60,9 @@ func (d DebianRootfs) args(target string) []string {
 	}
 	for _, dir := range d.HookDirs {
 		args = append(args, "--hook-dir="+dir)
+	}
+	for _, hook := range d.EssentialHooks {
+		args = append(args, "--essential-hook="+hook)
 	}
 	args = append(args, d.Suite, target)
 	return append(args, d.Mirrors...)

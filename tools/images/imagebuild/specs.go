@@ -169,6 +169,49 @@ func Specs(v Versions) []Spec {
 				Entrypoint:   []string{"python3", "/app/run.py"},
 			},
 		},
+		{
+			Name:     "nexios-postgres",
+			Ref:      "ghcr.io/nexios-labs/nexios-postgres:15",
+			Base:     debianPostgres,
+			Upstream: "github.com/docker-library/postgres 15/bookworm Dockerfile, from Debian's PostgreSQL 15",
+			Contents: []Contents{
+				// Upstream: COPY docker-entrypoint.sh /usr/local/bin/ (its
+				// initdb scripts, gosu and nss_wrapper left out: the image
+				// runs as postgres, see the script).
+				File{Path: "/usr/local/bin/docker-entrypoint.sh", From: Repo("tools/images/postgres/docker-entrypoint.sh"), Mode: 0o755},
+				// install --directory --owner postgres --group postgres --mode
+				// 1777 /var/lib/postgresql, 3777 /var/run/postgresql (/run in
+				// Debian, /var/run a link to it) and 1777 for the volume.
+				Dir{Path: "/var/lib/postgresql", Mode: 0o1777, UID: PostgresUID, GID: PostgresUID},
+				Dir{Path: "/run/postgresql", Mode: 0o3777, UID: PostgresUID, GID: PostgresUID},
+				Dir{Path: "/var/lib/postgresql/data", Mode: 0o1777, UID: PostgresUID, GID: PostgresUID},
+				// Upstream sets listen_addresses = '*' in the sample
+				// postgresql.conf initdb copies; a later line wins.
+				AppendLines{Path: "/usr/share/postgresql/15/postgresql.conf.sample", Lines: []string{"listen_addresses = '*'"}},
+			},
+			Config: Config{
+				// Numeric, so that the kubelet can check runAsNonRoot.
+				User: "999:999",
+				Env: []string{
+					"PG_MAJOR=15",
+					defaultPath + ":/usr/lib/postgresql/15/bin",
+					// Upstream has C.UTF-8's en_US.utf8 from the locales
+					// package; Debian's libc has C.UTF-8 built in.
+					"LANG=C.UTF-8",
+					// A folder below the volume, not the volume itself: initdb
+					// wants an empty folder of mode 0700 owned by postgres, and
+					// a fresh volume is root:999 (fsGroup) with lost+found.
+					"PGDATA=/var/lib/postgresql/data/pgdata",
+				},
+				Volumes:      []string{"/var/lib/postgresql/data"},
+				Entrypoint:   []string{"docker-entrypoint.sh"},
+				Cmd:          []string{"postgres"},
+				ExposedPorts: []string{"5432/tcp"},
+				// Fast shutdown (SIGTERM is PostgreSQL's smart shutdown, which
+				// waits for every client to disconnect).
+				StopSignal: "SIGINT",
+			},
+		},
 	}
 }
 
@@ -345,43 +388,85 @@ var scratch = &Base{
 }
 
 // debianPython is a Debian bookworm root filesystem holding Python 3 with
-// uvicorn and prometheus_client, as small as mmdebstrap makes it: the
-// Essential packages and these, without apt, documentation other than
-// copyrights, manuals or translations. Its config is debian:bookworm's.
+// uvicorn, prometheus_client and psycopg2 (the example app's /db). Its
+// config is debian:bookworm's.
 var debianPython = &Base{
 	Name:     "debian-bookworm-python",
 	Upstream: "debian:bookworm (mmdebstrap --variant=essential)",
 	Contents: []Contents{
-		DebianRootfs{
-			Suite:    "bookworm",
-			Variant:  "essential",
-			Packages: []string{"python3", "python3-uvicorn", "python3-prometheus-client"},
-			// Merged /usr as debootstrap (and so debian:bookworm) makes it,
-			// with usr-is-merged: else apt satisfies init-system-helpers
-			// with usrmerge, which pulls in Perl.
-			HookDirs: []string{"/usr/share/mmdebstrap/hooks/merged-usr"},
-			Mirrors: []string{
-				"deb http://deb.debian.org/debian bookworm main",
-				"deb http://deb.debian.org/debian bookworm-updates main",
-				"deb http://deb.debian.org/debian-security bookworm-security main",
-			},
-			DpkgOptions: []string{
-				"path-exclude=/usr/share/doc/*",
-				"path-include=/usr/share/doc/*/copyright",
-				"path-exclude=/usr/share/man/*",
-				"path-exclude=/usr/share/info/*",
-				"path-exclude=/usr/share/locale/*",
-				"path-exclude=/usr/share/lintian/*",
-			},
-			// The runtime provides /dev, /etc/hostname and /etc/resolv.conf;
-			// the rest are caches and logs of the installation.
-			Drop: []string{
-				"dev/*", "etc/hostname", "etc/resolv.conf",
-				"var/cache/apt/*", "var/lib/apt/lists/*", "var/cache/ldconfig/aux-cache",
-				"var/cache/debconf/*-old", "var/lib/dpkg/*-old",
-				"var/log/apt/*", "var/log/dpkg.log", "var/log/alternatives.log", "var/log/bootstrap.log",
-			},
-		},
+		debianBookworm([]string{"python3", "python3-uvicorn", "python3-prometheus-client", "python3-psycopg2"}, nil, nil),
 	},
 	Config: Config{Env: []string{defaultPath}, Cmd: []string{"bash"}},
+}
+
+// PostgresUID is the postgres user's UID and GID in the PostgreSQL image,
+// the official image's (docker-library/postgres: groupadd -r postgres
+// --gid=999; useradd -r -g postgres --uid=999).
+const PostgresUID = 999
+
+// debianPostgres is a Debian bookworm root filesystem holding PostgreSQL 15
+// (server and client) from Debian's own packages, its postgres user created
+// with the official image's IDs before the packages' scripts would pick
+// others. The main cluster Debian's postinst creates is dropped: the image's
+// entrypoint makes the database in PGDATA.
+var debianPostgres = &Base{
+	Name:     "debian-bookworm-postgresql-15",
+	Upstream: "debian:bookworm (mmdebstrap --variant=essential)",
+	Contents: []Contents{
+		debianBookworm(
+			[]string{"postgresql-15", "postgresql-client-15"},
+			[]string{
+				// postgresql-common's postinst runs `adduser --system postgres`
+				// only when there is no such user: this one is kept.
+				`echo 'postgres:x:999:999:PostgreSQL administrator:/var/lib/postgresql:/bin/bash' >> "$1/etc/passwd"`,
+				`echo 'postgres:x:999:' >> "$1/etc/group"`,
+			},
+			[]string{
+				// The main cluster postgresql-15's postinst makes, its
+				// configuration and log, and ssl-cert's snake-oil key pair
+				// with its hash link (the only certificates here): no image
+				// ships a private key.
+				"etc/postgresql/*", "var/lib/postgresql/*", "var/log/postgresql/*",
+				"etc/ssl/private/*", "etc/ssl/certs/*",
+			},
+		),
+	},
+	Config: Config{Env: []string{defaultPath}, Cmd: []string{"bash"}},
+}
+
+// debianBookworm is a Debian bookworm root filesystem as small as mmdebstrap
+// makes it: the Essential packages and these, without apt, documentation
+// other than copyrights, manuals or translations, nor what drop names.
+func debianBookworm(packages, essentialHooks, drop []string) DebianRootfs {
+	return DebianRootfs{
+		Suite:          "bookworm",
+		Variant:        "essential",
+		Packages:       packages,
+		EssentialHooks: essentialHooks,
+		// Merged /usr as debootstrap (and so debian:bookworm) makes it,
+		// with usr-is-merged: else apt satisfies init-system-helpers
+		// with usrmerge, which pulls in Perl.
+		HookDirs: []string{"/usr/share/mmdebstrap/hooks/merged-usr"},
+		Mirrors: []string{
+			"deb http://deb.debian.org/debian bookworm main",
+			"deb http://deb.debian.org/debian bookworm-updates main",
+			"deb http://deb.debian.org/debian-security bookworm-security main",
+		},
+		DpkgOptions: []string{
+			"path-exclude=/usr/share/doc/*",
+			"path-include=/usr/share/doc/*/copyright",
+			"path-exclude=/usr/share/man/*",
+			"path-exclude=/usr/share/info/*",
+			"path-exclude=/usr/share/locale/*",
+			"path-exclude=/usr/share/lintian/*",
+		},
+		// The runtime provides /dev, /etc/hostname and /etc/resolv.conf;
+		// the rest are caches and logs of the installation.
+		Drop: append([]string{
+			"dev/*", "etc/hostname", "etc/resolv.conf",
+			"var/cache/apt/*", "var/lib/apt/lists/*", "var/cache/ldconfig/aux-cache",
+			"var/cache/debconf/*-old", "var/lib/dpkg/*-old",
+			"var/log/apt/*", "var/log/dpkg.log", "var/log/alternatives.log", "var/log/bootstrap.log",
+		}, drop...),
+	}
 }

@@ -50,6 +50,9 @@ type Config struct {
 	ExposedPorts []string // port/protocol
 	Volumes      []string
 	Labels       map[string]string
+	// StopSignal is the signal the runtime stops the container with
+	// (containerd's CRI sends it instead of SIGTERM).
+	StopSignal string
 }
 
 // Source is where an input file comes from; Bin, Module, Host and Repo
