@@ -240,6 +240,19 @@ func TestPipeline(t *testing.T) {
 	}
 	api := newAPIClient(t, kubeconfig)
 
+	t.Run("a first up is one run of the engine", func(t *testing.T) {
+		if !strings.Contains(up.stdout, "stack dev holds no resources yet: no refresh, and a plan of creates only has no risk to gate") {
+			t.Errorf("the first up does not say it skips the refresh and the plan:\n%s", up.stdout)
+		}
+		var kinds []string
+		for _, u := range stackHistory(ctx, t, tc, p) {
+			kinds = append(kinds, u.Kind+" "+u.Result)
+		}
+		if !slices.Equal(kinds, []string{"update succeeded"}) {
+			t.Errorf("the stack's history after its first up: %q, want one successful update", kinds)
+		}
+	})
+
 	t.Run("up says which workloads ran for real", func(t *testing.T) {
 		where := "simulated"
 		if os.Getenv("NEXIOS_REAL_NODE") != "off" && cluster.RealNodeSupport(ctx) == nil {

@@ -94,9 +94,9 @@ func TestJudgeMetrics(t *testing.T) {
 type scriptedWatcher struct {
 	podScript    [][]podState
 	metricScript []releaseMetrics
-	err     error
-	calls   int
-	asked   [][]string
+	err          error
+	calls        int
+	asked        [][]string
 }
 
 func (w *scriptedWatcher) pods(context.Context) ([]podState, error) {
@@ -129,7 +129,7 @@ func TestBake(t *testing.T) {
 		{name: "a good release lasts the bake", target: verifyTarget{bake: time.Minute, metrics: true, maxErrorRatio: 0.05, maxP95Seconds: 0.5},
 			watcher: &scriptedWatcher{podScript: [][]podState{ready}, metricScript: []releaseMetrics{good}}, wantObservations: 7},
 		{name: "5xx stops the bake at once", target: verifyTarget{bake: time.Minute, metrics: true, maxErrorRatio: 0.05, maxP95Seconds: 0.5},
-			watcher: &scriptedWatcher{podScript: [][]podState{ready}, metricScript: []releaseMetrics{{requests: 5, errors: 5, p95: 0.01}, {requests: 40, errors: 40, p95: 0.01}}},
+			watcher:      &scriptedWatcher{podScript: [][]podState{ready}, metricScript: []releaseMetrics{{requests: 5, errors: 5, p95: 0.01}, {requests: 40, errors: 40, p95: 0.01}}},
 			wantProblems: []string{"100.0% of the release's 40 requests answered 5xx, above monitoring.alerts.errorRatePercent (5%)"}, wantObservations: 2},
 		{name: "a restart stops the bake", target: verifyTarget{bake: time.Minute},
 			watcher:      &scriptedWatcher{podScript: [][]podState{ready, ready, {{name: "a", ready: true, restarts: 1}, {name: "b", ready: true}}}},
