@@ -80,17 +80,25 @@ func (p *pipeline) mustRun(ctx context.Context, args ...string) result {
 	return r
 }
 
-// newPipeline builds cmd/deploy and lays out a scratch project: the real Pulumi.yaml and stack files,
-// the built tools through a link, and its own .state, so the developer's stacks are never touched.
+// newPipeline builds cmd/deploy and lays out a scratch project for it (newScratchProject).
 func newPipeline(ctx context.Context, t *testing.T, tc toolchain.Toolchain) *pipeline {
 	t.Helper()
-	project := t.TempDir()
-	bin := filepath.Join(t.TempDir(), "deploy")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/deploy")
+	p := newScratchProject(t, tc)
+	p.bin = filepath.Join(t.TempDir(), "deploy")
+	build := exec.CommandContext(ctx, "go", "build", "-o", p.bin, "./cmd/deploy")
 	build.Dir = tc.Root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building cmd/deploy: %v\n%s", err, out)
 	}
+	return p
+}
+
+// newScratchProject lays out a scratch project, without building the command: the real Pulumi.yaml
+// and stack files, the built tools through a link, and its own .state, so the developer's stacks are
+// never touched.
+func newScratchProject(t *testing.T, tc toolchain.Toolchain) *pipeline {
+	t.Helper()
+	project := t.TempDir()
 	for _, name := range []string{"go.mod", "Pulumi.yaml", "Pulumi.dev.yaml"} {
 		raw, err := os.ReadFile(filepath.Join(tc.Root, name))
 		if err != nil {
@@ -119,7 +127,7 @@ func newPipeline(ctx context.Context, t *testing.T, tc toolchain.Toolchain) *pip
 		env = append(env, kv)
 	}
 	env = append(env, "NEXIOS_CLUSTER="+pipelineCluster)
-	return &pipeline{t: t, bin: bin, project: project, env: env}
+	return &pipeline{t: t, project: project, env: env}
 }
 
 // pipelineTest starts an end-to-end test of the pipeline command: it skips under -short, requires the
@@ -127,13 +135,21 @@ func newPipeline(ctx context.Context, t *testing.T, tc toolchain.Toolchain) *pip
 // tools and a new pipeline.
 func pipelineTest(t *testing.T) (context.Context, toolchain.Toolchain, *pipeline) {
 	t.Helper()
+	ctx, tc := engineTest(t)
+	return ctx, tc, newPipeline(ctx, t, tc)
+}
+
+// engineTest starts an end-to-end test: it skips under -short, requires the built tools, and returns
+// a context that leaves a minute of the test's deadline for cleanup, and the tools.
+func engineTest(t *testing.T) (context.Context, toolchain.Toolchain) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("e2e: starts a cluster and runs the Pulumi engine; skipped under -short")
 	}
 	tc := requireTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeLeft(t))
 	t.Cleanup(cancel)
-	return ctx, tc, newPipeline(ctx, t, tc)
+	return ctx, tc
 }
 
 // onOwnCluster points the pipeline at a local cluster of the test's own, without a real node (one
