@@ -78,14 +78,14 @@ var defaultEphemeralStorage = kube.EphemeralStorage{Request: "128Mi", Limit: "25
 // in a URL): lowercase letters, digits and '_', not starting with a digit, at most 63 bytes.
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
-// serviceName is a Service's name: a DNS label starting with a letter.
-var serviceName = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+// dnsLabel is a Service's name: a DNS label starting with a letter.
+var dnsLabel = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
 
 // validate reports every argument that cannot produce a working database, all at once.
 func (a DatabaseArgs) validate(name string) error {
 	var errs []error
 	// The ClusterIP Service is named after the component, and a Service name is a DNS label.
-	if len(name) > 63 || !serviceName.MatchString(name) {
+	if len(name) > 63 || !dnsLabel.MatchString(name) {
 		errs = append(errs, fmt.Errorf("name %q is not a valid Service name (a DNS label of at most 63 characters, starting with a letter)", name))
 	}
 	if a.Namespace == nil {

@@ -49,13 +49,22 @@ type Database struct {
 
 var _ pulumi.ComponentResource = (*Database)(nil)
 
-// ServiceName is the name of the ClusterIP Service of the Database called name: fixed (kube.AddressName),
-// so the app's DATABASE_URL can be composed before the Database is registered and survives a recovery.
-func ServiceName(name string) string { return name }
+// serviceName is the name of the ClusterIP Service of the Database called name: fixed (kube.AddressName),
+// so the app's DATABASE_URL can be composed before the Database is registered (URLFor) and survives a
+// recovery.
+func serviceName(name string) string { return name }
 
-// URL composes the connection string to a Database's Service, as a secret. The password is escaped for
-// a URL's userinfo.
-func URL(service, namespace pulumi.StringInput, user, database string, password pulumi.StringInput) pulumi.StringOutput {
+// URLFor is the URL that NewDatabase(ctx, name, args) exports once it is deployed in namespace, known
+// before it is registered: for the app, which must hold it in its Secret and creates the namespace the
+// Database then goes into.
+func URLFor(name, namespace string, args *DatabaseArgs) pulumi.StringOutput {
+	a := args.withDefaults()
+	return connectionURL(pulumi.String(serviceName(name)), pulumi.String(namespace), a.User, a.Database, a.Password)
+}
+
+// connectionURL composes the connection string to a Database's Service, as a secret. The password is
+// escaped for a URL's userinfo.
+func connectionURL(service, namespace pulumi.StringInput, user, database string, password pulumi.StringInput) pulumi.StringOutput {
 	u := pulumi.All(service, namespace, password).ApplyT(func(v []any) string {
 		return (&url.URL{
 			Scheme: "postgresql",
@@ -158,7 +167,7 @@ func (b *builder) build(db *Database) error {
 	// Its name is in the app's DATABASE_URL: fixed, so the URL is known before the server exists and
 	// stays the same after a recovery (kube.AddressName).
 	service, err := kube.NewService(b.ctx, b.name+"-service", &corev1.ServiceArgs{
-		Metadata: kube.AddressName(b.meta(nameServer), ServiceName(b.name)),
+		Metadata: kube.AddressName(b.meta(nameServer), serviceName(b.name)),
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String("ClusterIP"),
 			Selector: kube.StringMap(b.selector(nameServer)),
@@ -212,7 +221,7 @@ func (b *builder) build(db *Database) error {
 
 	db.ServiceName = service.Metadata.Name().Elem()
 	db.Namespace = b.namespace
-	db.URL = URL(db.ServiceName, b.namespace, b.args.User, b.args.Database, b.args.Password)
+	db.URL = connectionURL(db.ServiceName, b.namespace, b.args.User, b.args.Database, b.args.Password)
 	db.StatefulSetName = statefulSet.Metadata.Name().Elem()
 	db.BackupCronJobName = cronJob
 	return nil

@@ -228,7 +228,12 @@ func TestURL(t *testing.T) {
 			if got != tt.want || !secret {
 				t.Errorf("URL = %v (secret %v), want %q as a secret", got, secret, tt.want)
 			}
-			standalone, _ := mocktest.Await(t, URL(pulumi.String(ServiceName("nexios-postgres")), pulumi.String("nexios-dev"), "nexios", "nexios", pulumi.String(tt.password)))
+			args := devArgs()
+			args.Password = pulumi.String(tt.password)
+			standalone, secret := mocktest.Await(t, URLFor("nexios-postgres", "nexios-dev", &args))
+			if !secret {
+				t.Error("URLFor is not a secret")
+			}
 			if standalone != got {
 				t.Errorf("URL composed before the Database = %v, the Database's = %v", standalone, got)
 			}
