@@ -327,3 +327,65 @@ func TestBackupScriptKeepsTheNewestDumps(t *testing.T) {
 		})
 	}
 }
+
+// documentedRestoreScript is the restore script of docs/disaster-recovery.md, the fenced block under
+// its "### Restore script" heading.
+func documentedRestoreScript(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "disaster-recovery.md"))
+	if err != nil {
+		t.Fatalf("reading the procedure: %v", err)
+	}
+	_, section, found := strings.Cut(string(raw), "### Restore script\n")
+	_, block, fenced := strings.Cut(section, "```sh\n")
+	block, _, closed := strings.Cut(block, "```")
+	if !found || !fenced || !closed {
+		t.Fatal(`docs/disaster-recovery.md has no sh block under "### Restore script"`)
+	}
+	return block
+}
+
+// TestDocumentedRestoreScriptRestoresTheNewestDump runs the documented restore script under sh, in the
+// environment the backup CronJob gives its Jobs, with a pg_restore stand-in recording its arguments: it
+// restores the newest of the dumps the backup script names, over the existing objects, and fails
+// without a dump.
+func TestDocumentedRestoreScriptRestoresTheNewestDump(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skipf("no sh to run the script with: %v", err)
+	}
+	script := documentedRestoreScript(t)
+	for _, tt := range []struct {
+		name  string
+		dumps []string
+		want  string // pg_restore's arguments; "" when the script must fail
+	}{
+		{"newest of several", []string{"nexios-20260101T020000Z.dump", "nexios-20260103T020000Z.dump", "nexios-20260102T020000Z.dump", "other-20270101T000000Z.dump"},
+			"--clean --if-exists --no-owner --exit-on-error -d nexios nexios-20260103T020000Z.dump"},
+		{"no dump", []string{"other-20270101T000000Z.dump"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, bin := t.TempDir(), t.TempDir()
+			for _, f := range tt.dumps {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte("dump"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			record := filepath.Join(t.TempDir(), "args")
+			stub := "#!/bin/sh\necho \"$*\" > " + record + "\n"
+			if err := os.WriteFile(filepath.Join(bin, "pg_restore"), []byte(stub), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(sh, "-c", script)
+			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "BACKUP_DIR="+dir, "PGDATABASE=nexios")
+			out, err := cmd.CombinedOutput()
+			got, _ := os.ReadFile(record)
+			switch {
+			case tt.want == "" && (err == nil || len(got) > 0 || !strings.Contains(string(out), "no dump of nexios")):
+				t.Errorf("without a dump: err %v, pg_restore ran with %q:\n%s", err, got, out)
+			case tt.want != "" && (err != nil || strings.TrimSpace(string(got)) != tt.want):
+				t.Errorf("pg_restore ran with %q (err %v), want %q:\n%s", got, err, tt.want, out)
+			}
+		})
+	}
+}
