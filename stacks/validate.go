@@ -174,7 +174,7 @@ func checkEnvName(ps *problems, path, name string) {
 	}
 	for _, managed := range ManagedEnv {
 		if name == managed {
-			ps.add(path, "%s is set by the program from the stack's Secret; remove it here (DATABASE_URL comes from nexios:databaseUrl, SECRET_KEY is generated)", name)
+			ps.add(path, "%s is set by the program from the stack's Secret; remove it here (DATABASE_URL comes from nexios:databaseUrl or the in-cluster PostgreSQL of nexios:postgres, SECRET_KEY is generated)", name)
 		}
 	}
 }

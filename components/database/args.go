@@ -97,9 +97,9 @@ func (a DatabaseArgs) validate(name string) error {
 	if a.ClientPods == nil {
 		errs = append(errs, errors.New("ClientPods is required: without it no pod could connect"))
 	}
-	for field, v := range map[string]string{"User": a.User, "Database": a.Database} {
-		if !identifier.MatchString(v) {
-			errs = append(errs, fmt.Errorf("%s %q is not a plain PostgreSQL identifier (lowercase letters, digits, '_')", field, v))
+	for _, f := range []struct{ field, value string }{{"User", a.User}, {"Database", a.Database}} {
+		if !identifier.MatchString(f.value) {
+			errs = append(errs, fmt.Errorf("%s %q is not a plain PostgreSQL identifier (lowercase letters, digits, '_')", f.field, f.value))
 		}
 	}
 	if err := checkSize("StorageSize", a.StorageSize); err != nil {
