@@ -73,6 +73,13 @@ var brokenStacks = []brokenStack{
 		[]string{`nexios:logging.elasticsearch.storagesize: unknown key; did you mean "storageSize"?`}},
 	{"two-elasticsearch-nodes", brokenApp + "  nexios:logging:\n    enabled: true\n    elasticsearch:\n      replicas: 2\n",
 		[]string{"nexios:logging.elasticsearch.replicas: must be 1 or at least 3"}},
+	{"postgres-beside-database-url", brokenApp + "  nexios:databaseUrl: postgresql://app:pw@db:5432/app\n",
+		[]string{"nexios:databaseUrl: is stored in plain text", "nexios:postgres.enabled: is true while nexios:databaseUrl is set"}},
+	{"postgres-bad-sizes", brokenApp + "  nexios:postgres:\n    storageSize: big\n    storageClass: Fast_SSD\n",
+		[]string{`nexios:postgres.storageSize: "big" is not a Kubernetes quantity`, `nexios:postgres.storageClass: "Fast_SSD" is not a valid StorageClass name`}},
+	{"postgres-bad-backup", brokenApp + "  nexios:postgres:\n    backup:\n      enabled: true\n      schedule: every night\n      retention: 0\n      storageSize: 10 gigs\n",
+		[]string{`nexios:postgres.backup.schedule: "every night" is not a cron schedule: 2 fields, want 5`, "nexios:postgres.backup.retention: must be at least 1",
+			`nexios:postgres.backup.storageSize: "10 gigs" is not a Kubernetes quantity`}},
 	{"prod-without-database", "  nexios:environment: prod\n  nexios:app:\n    image: ghcr.io/nexios-labs/nexios-app:1.0.0\n",
 		[]string{"nexios:databaseUrl: is required in prod; set it with `pulumi config set --secret nexios:databaseUrl"}},
 }

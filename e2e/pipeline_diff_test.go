@@ -353,7 +353,8 @@ func upRefusesShrinkingClaim(ctx context.Context, t *testing.T, p *pipeline, api
 		} `json:"items"`
 	}
 	namespace := currentOutputs(ctx, t, p)["namespace"]
-	if code := api.get(t, "/api/v1/namespaces/"+namespace+"/persistentvolumeclaims", &list); code != http.StatusOK || len(list.Items) != 1 ||
+	// The app's claims only: the in-cluster PostgreSQL's are labelled app.kubernetes.io/name=postgres.
+	if code := api.get(t, "/api/v1/namespaces/"+namespace+"/persistentvolumeclaims"+byLabel("nexios"), &list); code != http.StatusOK || len(list.Items) != 1 ||
 		list.Items[0].Spec.Resources.Requests["storage"] != "2Gi" {
 		t.Errorf("the app's claims after the refused up (HTTP %d): %+v, want one of 2Gi", code, list.Items)
 	}

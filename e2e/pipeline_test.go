@@ -323,6 +323,13 @@ func TestPipeline(t *testing.T) {
 		}
 	})
 
+	t.Run("the dev stack's PostgreSQL runs and the app's DATABASE_URL points at it", func(t *testing.T) {
+		devDatabaseRuns(ctx, t, p, api, outputs)
+	})
+	t.Run("postgres backups make a CronJob, and removing them is destructive", func(t *testing.T) {
+		backupsMakeTheCronJob(ctx, t, p, api)
+	})
+
 	var secretKeys []string // every app secret key the stack has had, for the final scan
 	t.Run("secret values stay out of the outputs", func(t *testing.T) {
 		secretKey := generatedSecretKey(ctx, t, tc, p)

@@ -32,6 +32,8 @@ func TestRollback(t *testing.T) {
 		t.Fatalf("creating the backend folder: %v", err)
 	}
 	pulumiCLI(ctx, t, tc, p, nil, nil, "stack", "init", "dev", "--secrets-provider", "passphrase")
+	// The configured database instead of dev's in-cluster PostgreSQL, so the URL is a secret setting.
+	pulumiCLI(ctx, t, tc, p, nil, nil, "config", "set", "--path", "--stack", "dev", "nexios:postgres.enabled", "false")
 	setSecret(ctx, t, tc, p, "nexios:databaseUrl", oldDatabaseURL)
 	first := p.mustRun(ctx, "up", "dev")
 	kubeconfig, err := cluster.Kubeconfig(ctx)

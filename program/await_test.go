@@ -19,14 +19,14 @@ func TestNoServiceWaitsOnTheProviderSettle(t *testing.T) {
 	for _, tt := range []struct {
 		stack, name string
 		cfg         func() mocktest.Config
-		// services: the app's, Prometheus' two, Grafana's and Alertmanager's peers'; prod adds
-		// Elasticsearch's two and Kibana's.
+		// services: the app's, Prometheus' two, Grafana's and Alertmanager's peers'; dev adds the
+		// in-cluster PostgreSQL's two, prod Elasticsearch's two and Kibana's.
 		services int
 		awaited  string
 	}{
-		{"dev", "dev", func() mocktest.Config { return devConfig(t) }, 5, ""},
+		{"dev", "dev", func() mocktest.Config { return devConfig(t) }, 7, ""},
 		{"prod", "prod", func() mocktest.Config { return prodConfig(t) }, 8, ""},
-		{"dev", "dev with a LoadBalancer", func() mocktest.Config { return loadBalancer }, 5, "nexios-service"},
+		{"dev", "dev with a LoadBalancer", func() mocktest.Config { return loadBalancer }, 7, "nexios-service"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m, _, err := run(t, tt.stack, tt.cfg())

@@ -80,6 +80,9 @@ func Deploy(ctx *pulumi.Context, cfg *stacks.Config) (pulumi.Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deploying the app: %w", err)
 	}
+	if err := deployDatabase(ctx, cfg, provider, generated, nexios); err != nil {
+		return nil, err
+	}
 	logs, loggingExports, err := deployLogging(ctx, cfg, provider, generated)
 	if err != nil {
 		return nil, err
@@ -135,6 +138,7 @@ func secretsArgs(cfg *stacks.Config) *secrets.SecretsArgs {
 		GrafanaAdminPassword:            runsGrafana(cfg),
 		ElasticPassword:                 cfg.Logging.Enabled,
 		GrafanaReaderPassword:           runsGrafana(cfg) && cfg.Logging.Enabled,
+		DatabasePassword:                cfg.Postgres.Enabled,
 	}
 }
 
@@ -157,7 +161,7 @@ func appArgs(cfg *stacks.Config, generated *secrets.Secrets, scaling []monitorin
 		Metrics:         app.MetricsEndpoint{Path: c.Metrics.Path, Port: c.Metrics.Port},
 		Env:             pulumi.ToStringMap(c.Env),
 		SecretEnv:       secretMap(c.SecretEnv),
-		DatabaseURL:     pulumi.ToSecret(pulumi.String(cfg.Database.URL)).(pulumi.StringOutput),
+		DatabaseURL:     appDatabaseURL(cfg, generated),
 		SecretKey:       generated.AppSecretKey,
 		ConfigFiles:     pulumi.ToStringMap(c.ConfigFiles),
 		ConfigMountPath: c.ConfigMountPath,

@@ -65,8 +65,9 @@ func TestEnvironmentsDiffer(t *testing.T) {
 		replicasSet  bool
 		spreadBlocks int
 	}{
-		// dev: monitoring on (Grafana password), logging off; fixed single replica.
-		{"dev", devConfig(t), 0, 0, 2, true, 0},
+		// dev: monitoring on (Grafana password), logging off, the in-cluster PostgreSQL on (its
+		// password); fixed single replica.
+		{"dev", devConfig(t), 0, 0, 3, true, 0},
 		// prod: HPA on CPU (no custom metric, so no metrics adapter), PDBs (the app's, Elasticsearch's,
 		// Kibana's and Alertmanager's), spread over zones and nodes; monitoring and logging both on
 		// (elastic, kibana_system, fluentbit_writer, grafana_reader and the CA seed add five passwords).

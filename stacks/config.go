@@ -32,6 +32,7 @@ type Config struct {
 	Secrets    Secrets    `json:"secrets"`
 	Monitoring Monitoring `json:"monitoring"`
 	Logging    Logging    `json:"logging"`
+	Postgres   Postgres   `json:"postgres"`
 
 	// secretKeys records which top-level keys the stack file stores encrypted.
 	secretKeys map[string]bool
@@ -54,6 +55,28 @@ type Database struct {
 	URL string
 	// URLIsSecret records whether the stack file stores the URL encrypted.
 	URLIsSecret bool
+}
+
+// Postgres runs a PostgreSQL server for the app in its namespace (components/database), whose
+// connection string becomes the app's DATABASE_URL in place of `databaseUrl`.
+type Postgres struct {
+	Enabled bool `json:"enabled"`
+	// StorageSize and StorageClass are the data volume claim's; an empty class is the cluster's default.
+	StorageSize  string    `json:"storageSize"`
+	StorageClass string    `json:"storageClass"`
+	Resources    Resources `json:"resources"`
+	Backup       Backup    `json:"backup"`
+}
+
+// Backup schedules logical backups of the PostgreSQL database (pg_dump) onto a volume claim of its own.
+type Backup struct {
+	Enabled bool `json:"enabled"`
+	// Schedule is a five-field cron expression (or @daily and the like), in UTC.
+	Schedule string `json:"schedule"`
+	// Retention is how many dumps are kept: each run deletes all but the newest Retention.
+	Retention int `json:"retention"`
+	// StorageSize is the backup volume claim's, of Postgres.StorageClass.
+	StorageSize string `json:"storageSize"`
 }
 
 // App configures the Nexios application.

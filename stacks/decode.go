@@ -72,6 +72,7 @@ var objectKeys = map[string]func(*Config) any{
 	"secrets":    func(c *Config) any { return &c.Secrets },
 	"monitoring": func(c *Config) any { return &c.Monitoring },
 	"logging":    func(c *Config) any { return &c.Logging },
+	"postgres":   func(c *Config) any { return &c.Postgres },
 }
 
 // Scalar top-level keys.
@@ -121,7 +122,7 @@ func Parse(stack string, settings map[string]Setting) (*Config, error) {
 	if len(ps) > 0 {
 		return nil, &ConfigError{Stack: stack, Problems: ps}
 	}
-	if cfg.Database.URL == "" && cfg.Environment == Dev {
+	if cfg.Database.URL == "" && cfg.Environment == Dev && !cfg.Postgres.Enabled {
 		cfg.Database = Database{URL: defaultDatabaseURL}
 	}
 	return &cfg, nil

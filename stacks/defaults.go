@@ -80,6 +80,12 @@ func commonDefaults(stack string) Config {
 				LatencyForMinutes:   10,
 			},
 		},
+		Postgres: Postgres{
+			Backup: Backup{
+				// Daily at 02:00 UTC, after the Elasticsearch snapshots' 01:30.
+				Schedule: "0 2 * * *",
+			},
+		},
 		Logging: Logging{
 			Namespace: "logging",
 			Snapshots: Snapshots{
@@ -123,6 +129,16 @@ func devDefaults(stack string) Config {
 		StorageSize: "5Gi",
 	}
 	c.Logging.Kibana.Replicas = 1
+	// On: `make up` gives the app a real database with no outside service. Backups off: dev data is
+	// scratch, and a week of dumps would only fill the node's disk.
+	c.Postgres.Enabled = true
+	c.Postgres.StorageSize = "1Gi"
+	c.Postgres.Resources = Resources{
+		Requests: ResourceList{CPU: "100m", Memory: "256Mi"},
+		Limits:   ResourceList{CPU: "500m", Memory: "512Mi"},
+	}
+	c.Postgres.Backup.Retention = 3
+	c.Postgres.Backup.StorageSize = "2Gi"
 	// Off: dev logs are not worth a shared volume, and few dev clusters provision ReadWriteMany.
 	c.Logging.Snapshots.StorageSize = "10Gi"
 	return c
@@ -176,9 +192,19 @@ func prodDefaults(stack string) Config {
 	// the primary data (at most half of the three 100Gi volumes, with one replica per shard) plus a
 	// month of new segments.
 	c.Logging.Snapshots.StorageSize = "200Gi"
+	// Off: prod keeps the managed database of `databaseUrl`. A prod stack that turns it on gets a
+	// week of daily dumps by default.
+	c.Postgres.StorageSize = "20Gi"
+	c.Postgres.Resources = Resources{
+		Requests: ResourceList{CPU: "250m", Memory: "512Mi"},
+		Limits:   ResourceList{CPU: "1", Memory: "1Gi"},
+	}
+	c.Postgres.Backup.Enabled = true
+	c.Postgres.Backup.Retention = 7
+	c.Postgres.Backup.StorageSize = "50Gi"
 	return c
 }
 
-// defaultDatabaseURL is what dev uses without a `databaseUrl`: SQLite on the pod's writable /tmp, so
+// defaultDatabaseURL is what dev uses without a `databaseUrl` and with postgres.enabled off: SQLite on the pod's writable /tmp, so
 // a fresh dev stack runs with no database server and no secret to set.
 const defaultDatabaseURL = "sqlite:////tmp/nexios.db"

@@ -132,9 +132,12 @@ func TestProjectDefaultsMeanUnset(t *testing.T) {
 		"nexios:secrets":     {Value: "{}"},
 		"nexios:monitoring":  {Value: "{}"},
 		"nexios:logging":     {Value: "{}"},
+		"nexios:postgres":    {Value: "{}"},
 	})
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	expect(t, "database default", cfg.Database.URL, defaultDatabaseURL)
+	// The dev profile's in-cluster PostgreSQL gives the app its URL: no configured or default one.
+	expect(t, "database default", cfg.Database.URL, "")
+	expect(t, "postgres default", cfg.Postgres.Enabled, true)
 }

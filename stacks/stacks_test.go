@@ -39,7 +39,9 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 			expect(t, "autoscaling", c.App.Autoscaling.Enabled, false)
 			expect(t, "pdb", c.App.Disruption.Enabled, false)
 			expect(t, "namespace", c.Target.Namespace, "nexios-dev")
-			expect(t, "database", c.Database.URL, defaultDatabaseURL)
+			expect(t, "database", c.Database.URL, "")
+			expect(t, "postgres", c.Postgres.Enabled, true)
+			expect(t, "postgres backup", c.Postgres.Backup, Backup{Schedule: "0 2 * * *", Retention: 3, StorageSize: "2Gi"})
 			expect(t, "port", c.App.Port, 8000)
 			expect(t, "cpu target", c.App.Autoscaling.CPUUtilization, 70)
 			expect(t, "retention", c.Logging.RetentionDays, 3)
@@ -53,12 +55,22 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 			expect(t, "zones", c.App.HighAvailability.SpreadAcrossZones, true)
 			expect(t, "egress", c.App.NetworkPolicy.RestrictEgress, true)
 			expect(t, "database", c.Database.URL, "postgresql://u:p@db:5432/app")
+			expect(t, "postgres", c.Postgres.Enabled, false)
+			expect(t, "postgres backup", c.Postgres.Backup, Backup{Enabled: true, Schedule: "0 2 * * *", Retention: 7, StorageSize: "50Gi"})
 			expect(t, "retention", c.Logging.RetentionDays, 30)
 			expect(t, "snapshots", c.Logging.Snapshots, Snapshots{Enabled: true, Schedule: "0 30 1 * * ?", ExpireAfterDays: 30, MinCount: 5, MaxCount: 50, StorageSize: "200Gi"})
 		}},
 		{"team-a-prod", map[string]any{"nexios:databaseUrl": "postgresql://db/app"}, func(t *testing.T, c *Config) {
 			expect(t, "environment from name suffix", c.Environment, Prod)
 			expect(t, "namespace", c.Target.Namespace, "nexios-team-a-prod")
+		}},
+		{"dev", map[string]any{"nexios:postgres": map[string]any{"enabled": false}}, func(t *testing.T, c *Config) {
+			expect(t, "SQLite without the in-cluster PostgreSQL", c.Database.URL, defaultDatabaseURL)
+		}},
+		{"prod", map[string]any{"nexios:postgres": map[string]any{"enabled": true, "storageClass": "fast-ssd"}}, func(t *testing.T, c *Config) {
+			expect(t, "no databaseUrl needed", c.Database.URL, "")
+			expect(t, "storage class", c.Postgres.StorageClass, "fast-ssd")
+			expect(t, "backups on by default", c.Postgres.Backup.Enabled, true)
 		}},
 		{"staging", map[string]any{"nexios:environment": "prod", "nexios:databaseUrl": "postgresql://db/app"}, func(t *testing.T, c *Config) {
 			expect(t, "environment from key", c.Environment, Prod)
@@ -149,6 +161,17 @@ func TestParseRejectsBadInput(t *testing.T) {
 		{"snapshot max below min", "dev", map[string]any{"nexios:app": app(nil), "nexios:logging": map[string]any{"enabled": true, "snapshots": map[string]any{"enabled": true, "minCount": 10, "maxCount": 5}}}, nil, "nexios:logging.snapshots.maxCount", "at least minCount (10)"},
 		{"snapshot size", "dev", map[string]any{"nexios:app": app(nil), "nexios:logging": map[string]any{"enabled": true, "snapshots": map[string]any{"enabled": true, "storageSize": "big"}}}, nil, "nexios:logging.snapshots.storageSize", "not a Kubernetes quantity"},
 		{"zero retention", "dev", map[string]any{"nexios:app": app(nil), "nexios:logging": map[string]any{"enabled": true, "retentionDays": 0}}, nil, "nexios:logging.retentionDays", "at least 1"},
+		{"postgres beside databaseUrl", "dev", map[string]any{"nexios:app": app(nil), "nexios:databaseUrl": "postgresql://db/x"}, map[string]bool{"nexios:databaseUrl": true}, "nexios:postgres.enabled", "pulumi config rm nexios:databaseUrl -s dev"},
+		{"postgres beside databaseUrl names the other fix", "prod", map[string]any{"nexios:app": app(nil), "nexios:databaseUrl": "postgresql://db/x", "nexios:postgres": map[string]any{"enabled": true}}, map[string]bool{"nexios:databaseUrl": true}, "nexios:postgres.enabled", "pulumi config set --path nexios:postgres.enabled false -s prod"},
+		{"postgres storage size", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"storageSize": "1 GB"}}, nil, "nexios:postgres.storageSize", "not a Kubernetes quantity"},
+		{"postgres zero storage", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"storageSize": "0"}}, nil, "nexios:postgres.storageSize", "above 0"},
+		{"postgres storage class", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"storageClass": "Fast_SSD"}}, nil, "nexios:postgres.storageClass", "not a valid StorageClass name"},
+		{"postgres memory limit below request", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": "128Mi"}}}}, nil, "nexios:postgres.resources.limits.memory", "below the request"},
+		{"backup cron with seconds", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"backup": map[string]any{"enabled": true, "schedule": "0 0 2 * * *"}}}, nil, "nexios:postgres.backup.schedule", "6 fields, want 5"},
+		{"backup cron out of range", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"backup": map[string]any{"enabled": true, "schedule": "0 24 * * *"}}}, nil, "nexios:postgres.backup.schedule", "hour: 24 is not between 0 and 23"},
+		{"backup cron descriptor", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"backup": map[string]any{"enabled": true, "schedule": "@fortnightly"}}}, nil, "nexios:postgres.backup.schedule", "unknown descriptor"},
+		{"backup retention", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"backup": map[string]any{"enabled": true, "retention": 0}}}, nil, "nexios:postgres.backup.retention", "at least 1"},
+		{"backup storage size", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"backup": map[string]any{"enabled": true, "storageSize": "lots"}}}, nil, "nexios:postgres.backup.storageSize", "not a Kubernetes quantity"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,6 +34,7 @@ func (c *Config) validate(ps *problems) {
 	c.validateTarget(ps, key)
 	c.validateApp(ps, key)
 	c.validateDatabase(ps, key)
+	c.validatePostgres(ps, key)
 	c.validateMonitoring(ps, key)
 	c.validateLogging(ps, key)
 }
@@ -173,7 +174,7 @@ func checkEnvName(ps *problems, path, name string) {
 	}
 	for _, managed := range ManagedEnv {
 		if name == managed {
-			ps.add(path, "%s is set by the program from the stack's Secret; remove it here (DATABASE_URL comes from nexios:databaseUrl, SECRET_KEY is generated)", name)
+			ps.add(path, "%s is set by the program from the stack's Secret; remove it here (DATABASE_URL comes from nexios:databaseUrl or the in-cluster PostgreSQL of nexios:postgres, SECRET_KEY is generated)", name)
 		}
 	}
 }
@@ -416,7 +417,7 @@ func (c *Config) validateDatabase(ps *problems, key func(string) string) {
 	d := c.Database
 	fix := fmt.Sprintf("`pulumi config set --secret %s:%s 'postgresql://USER:PASSWORD@HOST:5432/DB' -s %s`", Namespace, keyDatabaseURL, c.Stack)
 	if d.URL == "" {
-		if c.Environment == Prod {
+		if c.Environment == Prod && !c.Postgres.Enabled {
 			ps.add(key(keyDatabaseURL), "is required in prod; set it with %s", fix)
 		}
 		return
@@ -428,6 +429,51 @@ func (c *Config) validateDatabase(ps *problems, key func(string) string) {
 	if u, err := url.Parse(d.URL); err != nil || u.Scheme == "" {
 		// The value is secret: never echo it.
 		ps.add(key(keyDatabaseURL), "is not a URL with a scheme (e.g. postgresql://...); set it again with %s", fix)
+	}
+}
+
+func (c *Config) validatePostgres(ps *problems, key func(string) string) {
+	p := c.Postgres
+	if !p.Enabled {
+		return
+	}
+	if c.Database.URL != "" {
+		// Both would be the app's DATABASE_URL: refuse rather than pick one silently.
+		ps.add(key("postgres.enabled"), "is true while %s:%s is set, and the app has one DATABASE_URL: to use the in-cluster PostgreSQL remove the URL "+
+			"with `pulumi config rm %s:%s -s %s`; to keep the configured database turn it off with `pulumi config set --path %s:postgres.enabled false -s %s`",
+			Namespace, keyDatabaseURL, Namespace, keyDatabaseURL, c.Stack, Namespace, c.Stack)
+	}
+	checkSize(ps, key("postgres.storageSize"), p.StorageSize)
+	checkStorageClass(ps, key("postgres.storageClass"), p.StorageClass)
+	checkResources(ps, key("postgres.resources"), p.Resources)
+	b := p.Backup
+	if !b.Enabled {
+		return
+	}
+	if err := checkCron(b.Schedule); err != nil {
+		ps.add(key("postgres.backup.schedule"), "%q is not a cron schedule: %v (five fields, minute hour day-of-month month day-of-week, in UTC, e.g. \"0 2 * * *\" daily at 02:00, or @daily)", b.Schedule, err)
+	}
+	if b.Retention < 1 {
+		ps.add(key("postgres.backup.retention"), "must be at least 1 (how many dumps are kept), got %d", b.Retention)
+	}
+	checkSize(ps, key("postgres.backup.storageSize"), b.StorageSize)
+}
+
+// checkSize accepts a positive Kubernetes quantity, the size of a volume claim.
+func checkSize(ps *problems, path, value string) {
+	v, err := parseQuantity(value)
+	switch {
+	case err != nil:
+		ps.add(path, "%v", err)
+	case v <= 0:
+		ps.add(path, "must be above 0, got %s", value)
+	}
+}
+
+// checkStorageClass accepts an empty class (the cluster's default) or a valid StorageClass name.
+func checkStorageClass(ps *problems, path, value string) {
+	if value != "" && (len(value) > 253 || !dnsName.MatchString(value)) {
+		ps.add(path, "%q is not a valid StorageClass name", value)
 	}
 }
 

@@ -36,6 +36,10 @@ type SecretsArgs struct {
 	// GrafanaReaderPassword generates the password of Grafana's read-only Elasticsearch user: only
 	// when both Grafana and Elasticsearch run.
 	GrafanaReaderPassword bool
+	// DatabasePassword generates the in-cluster PostgreSQL's password, for the stacks that run it. It
+	// has no rotation value: the server reads its password only when it initialises an empty data
+	// directory, so a new value would lock the app out of the existing database.
+	DatabasePassword bool
 }
 
 // Secrets are a stack's generated secrets. Every value output is a Pulumi secret.
@@ -55,6 +59,8 @@ type Secrets struct {
 	// GrafanaReaderPassword Grafana's, empty unless both monitoring and logging are on.
 	FluentBitWriterPassword pulumi.StringOutput `pulumi:"fluentBitWriterPassword"`
 	GrafanaReaderPassword   pulumi.StringOutput `pulumi:"grafanaReaderPassword"`
+	// DatabasePassword is the in-cluster PostgreSQL's, empty when not generated.
+	DatabasePassword pulumi.StringOutput `pulumi:"databasePassword"`
 	// ElasticCASeed derives the Elasticsearch CA and node keys. It has no rotation value: nodes holding
 	// certificates of different CAs cannot talk, so a new CA means restarting the whole cluster at once.
 	ElasticCASeed pulumi.StringOutput `pulumi:"elasticCaSeed"`
@@ -124,6 +130,14 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 		}
 	}
 
+	s.DatabasePassword = pulumi.ToSecret(pulumi.String("")).(pulumi.StringOutput)
+	if args.DatabasePassword {
+		s.DatabasePassword, err = password(ctx, name+"-database", passwordLength, true, "", child)
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"appSecretKey":            s.AppSecretKey,
 		"grafanaAdminPassword":    s.GrafanaAdminPassword,
@@ -133,6 +147,7 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 		"elasticCaSeed":           s.ElasticCASeed,
 		"fluentBitWriterPassword": s.FluentBitWriterPassword,
 		"grafanaReaderPassword":   s.GrafanaReaderPassword,
+		"databasePassword":        s.DatabasePassword,
 	}); err != nil {
 		return nil, fmt.Errorf("registering outputs of secrets %q: %w", name, err)
 	}

@@ -35,6 +35,7 @@ func TestNewSecretsGeneratesWhatIsNeeded(t *testing.T) {
 			[]string{"stack-app-secret-key", "stack-elastic", "stack-elastic-ca-seed", "stack-fluent-bit-writer", "stack-kibana-system"}},
 		{"with monitoring and logging", SecretsArgs{GrafanaAdminPassword: true, ElasticPassword: true, GrafanaReaderPassword: true},
 			[]string{"stack-app-secret-key", "stack-elastic", "stack-elastic-ca-seed", "stack-fluent-bit-writer", "stack-grafana-admin", "stack-grafana-reader", "stack-kibana-system"}},
+		{"with the in-cluster database", SecretsArgs{DatabasePassword: true}, []string{"stack-app-secret-key", "stack-database"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +78,19 @@ func TestPasswordInputs(t *testing.T) {
 		}
 	}
 	grafana := m.Find(t, tPassword, "stack-grafana-admin")
+	// The database password goes into a URL's userinfo: only unreserved characters (RFC 3986), and
+	// no rotation keeper, which would lock the app out of a database initialised with the old one.
+	m, _, err = generate(t, &SecretsArgs{DatabasePassword: true, AppSecretKeyRotation: "3"})
+	if err != nil {
+		t.Fatalf("NewSecrets: %v", err)
+	}
+	database := m.Find(t, tPassword, "stack-database")
+	if got := database.String("overrideSpecial"); got != "-_.~" {
+		t.Errorf("database overrideSpecial = %q", got)
+	}
+	if got := database.String("keepers.rotation"); got != "" {
+		t.Errorf("database keeper = %q, want none", got)
+	}
 	if got := grafana.String("overrideSpecial"); got != "-_.~" {
 		t.Errorf("grafana overrideSpecial = %q", got)
 	}
@@ -101,7 +115,7 @@ func TestRotationChangesKeepers(t *testing.T) {
 }
 
 func TestOutputsAreSecret(t *testing.T) {
-	_, s, err := generate(t, &SecretsArgs{GrafanaAdminPassword: true, ElasticPassword: true, GrafanaReaderPassword: true})
+	_, s, err := generate(t, &SecretsArgs{GrafanaAdminPassword: true, ElasticPassword: true, GrafanaReaderPassword: true, DatabasePassword: true})
 	if err != nil {
 		t.Fatalf("NewSecrets: %v", err)
 	}
@@ -109,6 +123,7 @@ func TestOutputsAreSecret(t *testing.T) {
 		"appSecretKey": s.AppSecretKey, "grafanaAdminPassword": s.GrafanaAdminPassword, "elasticPassword": s.ElasticPassword,
 		"kibanaSystemPassword": s.KibanaSystemPassword, "elasticCaSeed": s.ElasticCASeed,
 		"fluentBitWriterPassword": s.FluentBitWriterPassword, "grafanaReaderPassword": s.GrafanaReaderPassword,
+		"databasePassword": s.DatabasePassword,
 	} {
 		value, secret := mocktest.Await(t, out)
 		if !secret {

@@ -24,6 +24,21 @@ var WorkloadTypes = []string{
 	"kubernetes:batch/v1:Job",
 }
 
+// CronJobType keeps its Jobs' pod spec at CronJobTemplateSpec.
+const (
+	CronJobType         = "kubernetes:batch/v1:CronJob"
+	CronJobTemplateSpec = "spec.jobTemplate.spec.template.spec"
+)
+
+// SpecOf returns where a workload of type typ keeps its pod spec: CronJobTemplateSpec for a CronJob,
+// TemplateSpec for the WorkloadTypes.
+func SpecOf(typ string) string {
+	if typ == CronJobType {
+		return CronJobTemplateSpec
+	}
+	return TemplateSpec
+}
+
 // Containers lists the paths of the pod spec's init containers and containers, in that order, and
 // how many of them are init containers.
 func Containers(p props.Map, spec string) (paths []string, inits int) {

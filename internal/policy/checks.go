@@ -30,12 +30,14 @@ var policies = []policy{
 	{Rule{"prod-persistent-storage", "In prod, Prometheus and Elasticsearch keep their data on PersistentVolumeClaims.", Error}, prodPersistentStorage},
 }
 
-// workloads are the resources with a pod template.
-func (all resources) workloads() []Resource { return all.ofType(podspec.WorkloadTypes...) }
+// workloads are the resources with a pod template, CronJobs included (their Jobs' pods).
+func (all resources) workloads() []Resource {
+	return all.ofType(append(slices.Clone(podspec.WorkloadTypes), podspec.CronJobType)...)
+}
 
 // containers returns the workload's containers' paths and names.
 func containers(w Resource) map[string]string {
-	paths, _ := podspec.Containers(w.Inputs, podspec.TemplateSpec)
+	paths, _ := podspec.Containers(w.Inputs, podspec.SpecOf(w.Type))
 	out := map[string]string{}
 	for _, c := range paths {
 		out[c] = w.Inputs.String(c + ".name")
@@ -55,7 +57,7 @@ func containerResources(_ Stack, all resources, report func(Resource, Severity, 
 				}
 			}
 		}
-		for _, problem := range podspec.EphemeralStorage(w.Inputs, podspec.TemplateSpec) {
+		for _, problem := range podspec.EphemeralStorage(w.Inputs, podspec.SpecOf(w.Type)) {
 			report(w, Error, "%s; give every container an ephemeral-storage request and limit (components/kube's Resources.WithEphemeralStorage) and every emptyDir a sizeLimit within them", problem)
 		}
 	}
@@ -102,7 +104,7 @@ func podSecurityRestricted(s Stack, all resources, report func(Resource, Severit
 		if ns == "" || slices.Contains(s.PrivilegedNamespaces, ns) {
 			continue // unknown yet, or the documented exception
 		}
-		for _, problem := range podspec.Restricted(w.Inputs, podspec.TemplateSpec) {
+		for _, problem := range podspec.Restricted(w.Inputs, podspec.SpecOf(w.Type)) {
 			report(w, Error, "not `restricted` in namespace %s: %s; give its pod and containers the restricted security contexts (components/kube's RestrictedPodSecurityContext and RestrictedContainerSecurityContext)", ns, problem)
 		}
 	}

@@ -38,6 +38,15 @@ func committed(t *testing.T, stack string) map[string]any {
 	return file.Config
 }
 
+// withBackups is prod's configuration running the in-cluster PostgreSQL (with its backups, on in
+// prod) instead of the configured database.
+func withBackups(t *testing.T, prod map[string]any) map[string]any {
+	t.Helper()
+	out := with(t, prod, "nexios:postgres", map[string]any{"enabled": true})
+	delete(out, "nexios:databaseUrl")
+	return out
+}
+
 // with returns a copy of cfg with the app's keys in app changed.
 func with(t *testing.T, cfg map[string]any, key string, change map[string]any) map[string]any {
 	t.Helper()
@@ -215,6 +224,16 @@ func TestPolicies(t *testing.T) {
 		{"restricted: Fluent Bit outside its exception", "prod", prod, func(t *testing.T, rs []Resource) {
 			edit(t, rs, "kubernetes:apps/v1:DaemonSet", fluentBit, "metadata.namespace", "logging")
 		}, "pod-security-restricted", Error, "DaemonSet nexios-logging-fluent-bit: not `restricted` in namespace logging"},
+
+		// The backup CronJob's pods are checked like every workload's, at the CronJob's pod spec.
+		{"restricted: the database backup's pods", "prod", withBackups(t, prod), nil, "pod-security-restricted", "", ""},
+		{"restricted: a backup container that may escalate", "prod", withBackups(t, prod), func(t *testing.T, rs []Resource) {
+			edit(t, rs, "kubernetes:batch/v1:CronJob", "nexios-postgres-backup", "spec.jobTemplate.spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation", true)
+		}, "pod-security-restricted", Error, "CronJob nexios-postgres-backup: not `restricted` in namespace nexios-prod: container backup does not forbid privilege escalation"},
+		{"resources: the database backup's container bounded", "prod", withBackups(t, prod), nil, "container-resources", "", ""},
+		{"resources: a backup container without an ephemeral-storage limit", "prod", withBackups(t, prod), func(t *testing.T, rs []Resource) {
+			edit(t, rs, "kubernetes:batch/v1:CronJob", "nexios-postgres-backup", "spec.jobTemplate.spec.template.spec.containers[0].resources.limits.ephemeral-storage", nil)
+		}, "container-resources", Error, "CronJob nexios-postgres-backup: container backup: ephemeral-storage request"},
 
 		{"budget: prod's replicated workloads", "prod", prod, nil, "disruption-budget", "", ""},
 		{"budget: one replica needs none", "dev", dev, nil, "disruption-budget", "", ""},
