@@ -462,7 +462,7 @@ func waitForReplicas(t *testing.T, api apiClient, namespace string, want int, li
 	t.Helper()
 	for deadline := time.Now().Add(limit); ; time.Sleep(5 * time.Second) {
 		h := appHPA(t, api, namespace)
-		pods := listPods(t, api, namespace)
+		pods := appPods(t, api, namespace)
 		ready := 0
 		for _, p := range pods {
 			if p.ready() {

@@ -152,6 +152,21 @@ func TestRealNode(t *testing.T) {
 		}
 	})
 
+	t.Run("the app writes and reads a row in the stack's own PostgreSQL", func(t *testing.T) {
+		// The row goes through the app's Service into the in-cluster PostgreSQL the dev profile runs,
+		// with the DATABASE_URL the program composed: password login, the NetworkPolicy admitting
+		// the app's pods, the server's volume, all for real.
+		value := fmt.Sprintf("realnode-%d", time.Now().UnixNano())
+		out, ok := runClientPod(t, api, "ingress-nginx", "db-write", http.MethodPost, internalURL+"/db?value="+value)
+		if !ok || !strings.Contains(out, `"written"`) || !strings.Contains(out, value) {
+			t.Fatalf("POST /db: ok=%v output %q, want the row written", ok, out)
+		}
+		out, ok = runClientPod(t, api, "ingress-nginx", "db-read", http.MethodGet, internalURL+"/db")
+		if !ok || !strings.Contains(out, value) {
+			t.Errorf("GET /db: ok=%v output %q, want the row %s read back", ok, out, value)
+		}
+	})
+
 	t.Run("the NetworkPolicy refuses a namespace it does not admit", func(t *testing.T) {
 		out, ok := runClientPod(t, api, "intruder", "denied", http.MethodGet, internalURL+"/")
 		// kube-router rejects what no policy admits (the same client from ingress-nginx got through):
@@ -168,7 +183,7 @@ func TestRealNode(t *testing.T) {
 	// since a pod out of the Service cannot be reached through it.
 	appPod := func(t *testing.T) pod {
 		t.Helper()
-		pods := listPods(t, api, appNamespace)
+		pods := appPods(t, api, appNamespace)
 		if len(pods) != 1 {
 			t.Fatalf("%d app pods, want the dev profile's 1", len(pods))
 		}
@@ -575,6 +590,19 @@ func describePods(pods []pod) string {
 		parts = append(parts, p.Metadata.Name+" "+p.Metadata.UID+" "+p.describe())
 	}
 	return strings.Join(parts, "\n")
+}
+
+// appPods lists the pods of the example app in namespace, leaving out the stack's other pods there
+// (the dev profile's PostgreSQL).
+func appPods(t *testing.T, api apiClient, namespace string) []pod {
+	t.Helper()
+	var pods []pod
+	for _, p := range listPods(t, api, namespace) {
+		if p.usesImage(exampleAppImage) {
+			pods = append(pods, p)
+		}
+	}
+	return pods
 }
 
 func listPods(t *testing.T, api apiClient, namespace string) []pod {
