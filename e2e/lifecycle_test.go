@@ -2,15 +2,19 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +33,11 @@ var lifecycleSteps = []string{
 	"drift behind the program's back is reported, and repaired by up",
 	"up of a release never Ready fails by its deadline",
 	"up of the previous release restores it",
+	"immutable fields preview as replaces; data loss is flagged and refused",
 	"destroy leaves nothing",
+	"up killed (SIGKILL) mid-create; recover, then up, converge",
+	"up interrupted (SIGINT) mid-create; recover, then up, converge",
+	"no secret value in state, outputs, logs or rendered YAML",
 }
 
 // brokenDeadline is the broken release's app.rollout.progressDeadlineSeconds, and brokenMargin what its
@@ -49,10 +57,13 @@ type stepResult struct {
 
 // TestLifecycle drives the dev stack and a prod-profile stack each through the whole lifecycle with the
 // built command, on a local cluster of its own: up from empty, a second up that changes nothing,
-// preview and refresh with --expect-no-changes, a release whose pods are never Ready (up fails by the
-// rollout's progress deadline, naming the Deployment and why) then the previous release (up restores
-// it), and destroy, after which nothing carrying the stack's label is left in any API kind and its
-// state holds no resource. It ends with a Markdown table of every step's result and time per profile.
+// preview and refresh with --expect-no-changes, drift reported and repaired, a release whose pods are
+// never Ready (up fails by the rollout's progress deadline, naming the Deployment and why) then the
+// previous release (up restores it), changes of immutable fields (previewed as replaces, the one that
+// loses data flagged and refused), destroy (nothing carrying the stack's label is left in any API kind,
+// and its state holds no resource), an up killed with SIGKILL and one interrupted with SIGINT, each
+// recovered by `deploy recover`, and a scan for the stack's secret values in everything it wrote or
+// printed. It ends with a Markdown table of every step's result and time per profile.
 func TestLifecycle(t *testing.T) {
 	profiles := []struct {
 		name    string
@@ -69,6 +80,9 @@ func TestLifecycle(t *testing.T) {
 		{"prod", "prod", "nexios-e2e-lifecycle-prod", setUpLocalProd},
 	}
 	results := map[string]map[string]stepResult{}
+	// A mark every process deploy starts inherits, by which the interruption steps find a survivor
+	// wherever it was re-parented.
+	mark := fmt.Sprintf("NEXIOS_E2E_LIFECYCLE_RUN=%d-%d", os.Getpid(), time.Now().UnixNano())
 	for _, profile := range profiles {
 		results[profile.name] = map[string]stepResult{}
 		t.Run(profile.name, func(t *testing.T) {
@@ -77,9 +91,10 @@ func TestLifecycle(t *testing.T) {
 			// No real node (onOwnCluster turns it off): kwok marks a scheduled pod Ready at once, so
 			// the times measure the engine and the program, not image pulls, and the broken release's
 			// pods fail by scheduling alone.
-			cluster := p.onOwnCluster(ctx, profile.cluster, env...)
-			lc := &lifecycle{ctx: ctx, tc: tc, p: p, stack: profile.stack, cluster: profile.cluster, results: results[profile.name]}
-			lc.run(t, cluster.Kubeconfig, destroyArgs)
+			cluster := p.onOwnCluster(ctx, profile.cluster, append(env, mark)...)
+			lc := &lifecycle{ctx: ctx, tc: tc, p: p, stack: profile.stack, cluster: profile.cluster, confirm: destroyArgs, mark: mark,
+				secrets: map[string]bool{}, results: results[profile.name]}
+			lc.run(t, cluster.Kubeconfig)
 		})
 	}
 
@@ -89,7 +104,8 @@ func TestLifecycle(t *testing.T) {
 }
 
 // setUpLocalProd writes the prod profile as TestProdProfile deploys it locally (localProdConfig) and
-// sets its database URL as a secret under a passphrase of its own.
+// sets its database URL as a secret under a passphrase of its own. The arguments it returns confirm a
+// prod stack's destroy and destructive up.
 func setUpLocalProd(ctx context.Context, t *testing.T, tc toolchain.Toolchain, p *pipeline) ([]string, []string) {
 	t.Helper()
 	const passphrase = "nexios-e2e-lifecycle"
@@ -122,6 +138,13 @@ type lifecycle struct {
 	p       *pipeline
 	stack   string
 	cluster string
+	// confirm is what destroy and a destructive up of the stack need: --confirm STACK for prod.
+	confirm []string
+	// mark is in the environment of every process the command starts (see recovery).
+	mark string
+	// secrets are the stack's secret values, configured and generated, for the final scan: every
+	// generation's, since destroy and up make new ones.
+	secrets map[string]bool
 	results map[string]stepResult
 }
 
@@ -141,7 +164,7 @@ func (lc *lifecycle) step(t *testing.T, name string, body func(t *testing.T)) bo
 }
 
 // run takes the stack through every step; a failed step ends the run, since each builds on the last.
-func (lc *lifecycle) run(t *testing.T, kubeconfigOf func(context.Context) (string, error), destroyArgs []string) {
+func (lc *lifecycle) run(t *testing.T, kubeconfigOf func(context.Context) (string, error)) {
 	ctx, p, stack := lc.ctx, lc.p, lc.stack
 	stackFile := filepath.Join(p.project, "Pulumi."+stack+".yaml")
 	previous, err := os.ReadFile(stackFile)
@@ -186,7 +209,18 @@ func (lc *lifecycle) run(t *testing.T, kubeconfigOf func(context.Context) (strin
 			p.mustRun(ctx, "up", stack)
 			lc.requireRolledOut(t, api, outputs.Namespace, outputs.DeploymentName)
 		},
-		func(t *testing.T) { lc.destroy(t, kubeconfig, destroyArgs) },
+		func(t *testing.T) {
+			lc.immutableFields(t, stackFile, previous, api, outputs.Namespace)
+		},
+		func(t *testing.T) { lc.destroy(t, kubeconfig) },
+		func(t *testing.T) { lc.interrupted(t, api, syscall.SIGKILL) },
+		func(t *testing.T) {
+			// From empty again: the secrets of this generation go to the scan first.
+			lc.collectSecrets(t)
+			lc.p.mustRun(ctx, append([]string{"destroy", stack}, lc.confirm...)...)
+			lc.interrupted(t, api, syscall.SIGINT)
+		},
+		func(t *testing.T) { lc.noSecretLeaks(t) },
 	}
 	for i, body := range steps {
 		if !lc.step(t, lifecycleSteps[i], body) {
@@ -264,29 +298,15 @@ func expectNoChanges(ctx context.Context, t *testing.T, p *pipeline, command, st
 // the rollout's progress deadline lowered. Up must fail by that deadline plus brokenMargin, naming the
 // Deployment and why, and leave the old pods serving (maxUnavailable is always 0).
 func (lc *lifecycle) brokenRelease(t *testing.T, stackFile string, previous []byte, api apiClient, namespace, deployment string) {
-	var file map[string]any
-	if err := yaml.Unmarshal(previous, &file); err != nil {
-		t.Fatalf("parsing the stack file: %v", err)
-	}
-	config, _ := file["config"].(map[string]any)
-	app, _ := config["nexios:app"].(map[string]any)
-	if app == nil {
-		t.Fatalf("the stack file has no nexios:app: %v", config)
-	}
-	app["resources"] = map[string]any{"requests": map[string]any{"cpu": "5"}, "limits": map[string]any{"cpu": "5"}}
-	app["rollout"] = map[string]any{"progressDeadlineSeconds": int(brokenDeadline.Seconds())}
 	profile := lc.profileDefaults(t)
-	if profile.App.Quota.Enabled {
-		// 13 pods (10 at most, and a surge of 3) of 5 CPU.
-		app["quota"] = map[string]any{"requestsCpu": "100", "limitsCpu": "100"}
-	}
-	raw, err := yaml.Marshal(file)
-	if err != nil {
-		t.Fatalf("rendering the broken stack file: %v", err)
-	}
-	if err := os.WriteFile(stackFile, raw, 0o644); err != nil {
-		t.Fatalf("writing the broken stack file: %v", err)
-	}
+	writeEdited(t, stackFile, previous, func(_, app map[string]any) {
+		app["resources"] = map[string]any{"requests": map[string]any{"cpu": "5"}, "limits": map[string]any{"cpu": "5"}}
+		app["rollout"] = map[string]any{"progressDeadlineSeconds": int(brokenDeadline.Seconds())}
+		if profile.App.Quota.Enabled {
+			// 13 pods (10 at most, and a surge of 3) of 5 CPU.
+			app["quota"] = map[string]any{"requestsCpu": "100", "limitsCpu": "100"}
+		}
+	})
 	r := lc.p.run(lc.ctx, "up", lc.stack)
 	if r.code != 1 {
 		t.Fatalf("up of the broken release: exit %d, want 1:\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -309,6 +329,29 @@ func (lc *lifecycle) brokenRelease(t *testing.T, stackFile string, previous []by
 	d := getDeployment(t, api, namespace, deployment)
 	if d.Status.ReadyReplicas < profile.App.Replicas {
 		t.Errorf("Deployment %s/%s has %d Ready replicas during the broken rollout, want the %d of the previous release", namespace, deployment, d.Status.ReadyReplicas, profile.App.Replicas)
+	}
+}
+
+// writeEdited writes the stack file previous, with edit applied to its config section and its
+// nexios:app, to stackFile.
+func writeEdited(t *testing.T, stackFile string, previous []byte, edit func(config, app map[string]any)) {
+	t.Helper()
+	var file map[string]any
+	if err := yaml.Unmarshal(previous, &file); err != nil {
+		t.Fatalf("parsing the stack file: %v", err)
+	}
+	config, _ := file["config"].(map[string]any)
+	app, _ := config["nexios:app"].(map[string]any)
+	if app == nil {
+		t.Fatalf("the stack file has no nexios:app: %v", config)
+	}
+	edit(config, app)
+	raw, err := yaml.Marshal(file)
+	if err != nil {
+		t.Fatalf("rendering the edited stack file: %v", err)
+	}
+	if err := os.WriteFile(stackFile, raw, 0o644); err != nil {
+		t.Fatalf("writing the edited stack file: %v", err)
 	}
 }
 
@@ -389,7 +432,7 @@ func (lc *lifecycle) requireRolledOut(t *testing.T, api apiClient, namespace, na
 
 // destroy destroys the stack and checks that nothing carrying its label is left, in any listable API
 // kind, and that its state holds no resource.
-func (lc *lifecycle) destroy(t *testing.T, kubeconfig string, destroyArgs []string) {
+func (lc *lifecycle) destroy(t *testing.T, kubeconfig string) {
 	ctx := lc.ctx
 	identity := "nexios." + lc.stack
 	kubectl, err := lc.tc.Path(toolchain.Kubectl)
@@ -400,7 +443,8 @@ func (lc *lifecycle) destroy(t *testing.T, kubeconfig string, destroyArgs []stri
 	if before := labelledObjects(ctx, t, kubectl, kubeconfig, identity); len(before) < 10 {
 		t.Fatalf("only %d objects carry the stack's label before destroy, so their absence would prove nothing: %v", len(before), before)
 	}
-	lc.p.mustRun(ctx, append([]string{"destroy", lc.stack}, destroyArgs...)...)
+	lc.collectSecrets(t)
+	lc.p.mustRun(ctx, append([]string{"destroy", lc.stack}, lc.confirm...)...)
 	// Deleting a namespace finishes after the provider lets go of it.
 	var left []string
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
@@ -411,12 +455,6 @@ func (lc *lifecycle) destroy(t *testing.T, kubeconfig string, destroyArgs []stri
 	if len(left) > 0 {
 		t.Errorf("destroy left %d objects labelled %s: %v", len(left), identity, left)
 	}
-	env := scratchEnv(lc.tc, lc.p)
-	for _, kv := range lc.p.env {
-		if v, ok := strings.CutPrefix(kv, "PULUMI_CONFIG_PASSPHRASE="); ok {
-			env["PULUMI_CONFIG_PASSPHRASE"] = v
-		}
-	}
 	var state struct {
 		Deployment struct {
 			Resources []struct {
@@ -424,7 +462,7 @@ func (lc *lifecycle) destroy(t *testing.T, kubeconfig string, destroyArgs []stri
 			} `json:"resources"`
 		} `json:"deployment"`
 	}
-	out := pulumiCLI(ctx, t, lc.tc, lc.p, env, nil, "stack", "export", "--stack", lc.stack)
+	out := pulumiCLI(ctx, t, lc.tc, lc.p, nil, nil, "stack", "export", "--stack", lc.stack)
 	if err := json.Unmarshal(out, &state); err != nil {
 		t.Fatalf("parsing the state: %v\n%s", err, out)
 	}
@@ -464,4 +502,197 @@ func lifecycleTable(profiles []string, results map[string]map[string]stepResult)
 		fmt.Fprintf(&b, " %s |", total.Round(time.Second))
 	}
 	return b.String()
+}
+
+// immutableFields changes fields Kubernetes will not update in place, on an app volume claim and, where
+// the profile has one (the logging setup of prod), a Job's pod template:
+//   - a new claim and (prod) logging.retentionDays one lower, whose checksum is in the Job's pod
+//     template: preview shows the Job as a replace forced by its template, and up takes it;
+//   - the claim's storage class: preview shows a replace forced by spec.storageClassName, flagged
+//     data-loss, and up refuses it (exit 2, naming --allow-destructive) with the claim unchanged;
+//   - the claim's size, smaller: Kubernetes cannot shrink a claim, so the preview fails naming it and
+//     up stops at that preview, before anything changes, never half-way through;
+//   - the previous stack file, which removes the claim: data loss, taken with --allow-destructive.
+func (lc *lifecycle) immutableFields(t *testing.T, stackFile string, previous []byte, api apiClient, namespace string) {
+	ctx, p, stack := lc.ctx, lc.p, lc.stack
+	profile := lc.profileDefaults(t)
+	// withVolume writes the previous stack file with an app volume claim of the given size and class
+	// and, with logging, the lower retention.
+	withVolume := func(size, class string) {
+		t.Helper()
+		writeEdited(t, stackFile, previous, func(config, app map[string]any) {
+			// ReadWriteMany: prod runs several pods, which one-node access modes refuse.
+			volume := map[string]any{"name": "data", "mountPath": "/data", "size": size, "accessMode": "ReadWriteMany"}
+			if class != "" {
+				volume["storageClass"] = class
+			}
+			app["volumes"] = []any{volume}
+			if profile.Logging.Enabled {
+				logging, _ := config["nexios:logging"].(map[string]any)
+				if logging == nil {
+					logging = map[string]any{}
+					config["nexios:logging"] = logging
+				}
+				logging["retentionDays"] = profile.Logging.RetentionDays - 1
+			}
+		})
+	}
+	const claimType = "kubernetes:core/v1:PersistentVolumeClaim"
+	forcedBy := func(c plannedChange, path string) bool {
+		for _, pc := range c.Changes {
+			if pc.ForcesReplace && (pc.Path == path || strings.HasPrefix(pc.Path, path+".")) {
+				return true
+			}
+		}
+		return false
+	}
+	type claimState struct {
+		Spec struct {
+			StorageClassName string `json:"storageClassName"`
+			Resources        struct {
+				Requests map[string]string `json:"requests"`
+			} `json:"resources"`
+		} `json:"spec"`
+	}
+	claims := func() []claimState {
+		t.Helper()
+		var list struct {
+			Items []claimState `json:"items"`
+		}
+		if code := api.get(t, "/api/v1/namespaces/"+namespace+"/persistentvolumeclaims", &list); code != http.StatusOK {
+			t.Fatalf("GET the claims of %s: HTTP %d", namespace, code)
+		}
+		return list.Items
+	}
+
+	withVolume("2Gi", "")
+	plan := parsePlan(t, p.mustRun(ctx, "preview", stack, "--json"))
+	if len(plan.find(claimType, "create")) != 1 {
+		t.Errorf("the new volume is not one claim to create: %+v", plan.Resources)
+	}
+	if profile.Logging.Enabled {
+		jobs := plan.find("kubernetes:batch/v1:Job", "replace")
+		if len(jobs) != 1 || !forcedBy(jobs[0], "spec.template") {
+			t.Errorf("the logging setup Job, whose pod template changed, is not one replace forced by spec.template: %+v", jobs)
+		}
+	}
+	p.mustRun(ctx, "up", stack)
+	before := claims()
+	if len(before) != 1 || before[0].Spec.Resources.Requests["storage"] != "2Gi" {
+		t.Fatalf("the app's claims after up: %+v, want one of 2Gi", before)
+	}
+
+	withVolume("2Gi", "nexios-lifecycle-other")
+	plan = parsePlan(t, p.mustRun(ctx, "preview", stack, "--json"))
+	replaced := plan.find(claimType, "replace")
+	if len(replaced) != 1 || replaced[0].Risk != "data-loss" || !forcedBy(replaced[0], "spec.storageClassName") {
+		t.Errorf("the claim's new storage class is not one replace forced by spec.storageClassName and flagged data-loss: %+v", replaced)
+	}
+	r := p.run(ctx, "up", stack)
+	if r.code != 2 {
+		t.Fatalf("up of a data-loss plan without --allow-destructive: exit %d, want 2 (refused)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"nothing in the cluster was changed", claimType, "data-loss", "--allow-destructive"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the refused up's stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if after := claims(); !reflect.DeepEqual(after, before) {
+		t.Errorf("the refused up changed the app's claims: %+v, want %+v", after, before)
+	}
+
+	withVolume("1Gi", "")
+	for _, command := range []string{"preview", "up"} {
+		r := p.run(ctx, command, stack)
+		if r.code != 1 {
+			t.Fatalf("%s of a smaller claim: exit %d, want 1 (the preview fails)\nstdout:\n%s\nstderr:\n%s", command, r.code, r.stdout, r.stderr)
+		}
+		if output := r.stdout + r.stderr; !strings.Contains(output, "PersistentVolumeClaim") || !strings.Contains(output, "can not be less than") {
+			t.Errorf("%s: the output does not say the claim cannot shrink:\n%s", command, output)
+		}
+	}
+	if after := claims(); !reflect.DeepEqual(after, before) {
+		t.Errorf("the failed up changed the app's claims: %+v, want %+v", after, before)
+	}
+
+	if err := os.WriteFile(stackFile, previous, 0o644); err != nil {
+		t.Fatalf("restoring the stack file: %v", err)
+	}
+	r = p.mustRun(ctx, append([]string{"up", stack, "--allow-destructive"}, lc.confirm...)...)
+	if !strings.Contains(r.stderr, "going ahead with") || !strings.Contains(r.stderr, claimType) {
+		t.Errorf("removing the claim is not named as the destructive step it is:\n%s", r.stderr)
+	}
+}
+
+// interrupted runs recovery's scenario for sig on the stack, whose state is empty.
+func (lc *lifecycle) interrupted(t *testing.T, api apiClient, sig syscall.Signal) {
+	r := &recovery{t: t, p: lc.p, tc: lc.tc, api: api, stack: lc.stack, mark: lc.mark}
+	t.Log(r.interruptAndRecover(lc.ctx, sig))
+}
+
+// collectSecrets adds the stack's secret values to lc.secrets: every password it generated, and every
+// configuration value it keeps as a secret (prod's databaseUrl).
+func (lc *lifecycle) collectSecrets(t *testing.T) {
+	t.Helper()
+	for _, v := range generatedSecrets(lc.ctx, t, lc.tc, lc.p, lc.stack) {
+		lc.secrets[v] = true
+	}
+	out := pulumiCLI(lc.ctx, t, lc.tc, lc.p, nil, nil, "config", "--show-secrets", "--json", "--stack", lc.stack)
+	var config map[string]struct {
+		Value  any  `json:"value"`
+		Secret bool `json:"secret"`
+	}
+	if err := json.Unmarshal(out, &config); err != nil {
+		t.Fatalf("parsing the stack's configuration: %v", err)
+	}
+	for _, c := range config {
+		if v, ok := c.Value.(string); ok && c.Secret && v != "" {
+			lc.secrets[v] = true
+		}
+	}
+}
+
+// noSecretLeaks looks for every secret value the stack has had, plain and base64, in the backend's
+// files, in everything the command printed (outputs and outputs --json included) and in the YAML that
+// render writes.
+func (lc *lifecycle) noSecretLeaks(t *testing.T) {
+	ctx, p, stack := lc.ctx, lc.p, lc.stack
+	lc.collectSecrets(t)
+	p.mustRun(ctx, "outputs", stack)
+	p.mustRun(ctx, "outputs", stack, "--json")
+	rendered := t.TempDir()
+	p.mustRun(ctx, "render", stack, "--out", rendered)
+
+	places := map[string]string{"what the command printed": p.transcript.String()}
+	state := stateFiles(t, p.project)
+	for path, content := range state {
+		places["the state file "+path] = content
+	}
+	err := filepath.WalkDir(rendered, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		places["the rendered "+path] = string(raw)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("reading the render: %v", err)
+	}
+	if len(lc.secrets) == 0 || len(state) == 0 || len(places) == len(state)+1 || p.transcript.Len() == 0 {
+		t.Fatalf("nothing to scan: %d secret values, %d state files, %d rendered files, %d bytes printed",
+			len(lc.secrets), len(state), len(places)-len(state)-1, p.transcript.Len())
+	}
+	for secret := range lc.secrets {
+		forms := map[string]string{"plain": secret, "base64": base64.StdEncoding.EncodeToString([]byte(secret))}
+		for name, form := range forms {
+			for where, content := range places {
+				if strings.Contains(content, form) {
+					t.Errorf("%s holds a secret value (%d characters) in %s form", where, len(secret), name)
+				}
+			}
+		}
+	}
+	t.Logf("%d secret values, in neither form in %d state files, %d rendered files or the %d bytes the command printed",
+		len(lc.secrets), len(state), len(places)-len(state)-1, p.transcript.Len())
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,65 +26,31 @@ import (
 	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
 )
 
-// recoverCluster is the interruption test's own local cluster.
-const recoverCluster = "nexios-e2e-recover"
-
-// TestRecoverAfterInterruptedUp interrupts the pipeline command's `up` of the dev stack once its first
-// Service exists (so creates are in flight), with SIGKILL and then with SIGINT, and checks the
-// documented recovery: no Pulumi process outlives deploy, `deploy recover` leaves no lock and no
-// pending operation, and the next up converges with nothing in the cluster that the state does not
-// track.
-func TestRecoverAfterInterruptedUp(t *testing.T) {
-	ctx, tc, p := pipelineTest(t)
-	// Its own cluster, and a mark every process deploy starts inherits, by which a survivor is found
-	// wherever it was re-parented.
-	mark := fmt.Sprintf("NEXIOS_E2E_RECOVER_RUN=%d-%d", os.Getpid(), time.Now().UnixNano())
-	cluster := p.onOwnCluster(ctx, recoverCluster, mark)
-	// The command would start the cluster itself; starting it first keeps its start-up out of the
-	// interrupted runs.
-	if err := cluster.Start(ctx); err != nil {
-		t.Fatalf("starting cluster %s: %v", recoverCluster, err)
-	}
-	kubeconfig, err := cluster.Kubeconfig(ctx)
-	if err != nil {
-		t.Fatalf("kubeconfig: %v", err)
-	}
-	r := &recovery{t: t, p: p, tc: tc, api: newAPIClient(t, kubeconfig), mark: mark}
-
-	var summary []string
-	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
-		ok := t.Run(sig.String(), func(t *testing.T) {
-			r.t, p.t = t, t
-			summary = append(summary, r.interruptAndRecover(ctx, sig))
-		})
-		r.t, p.t = t, t
-		if !ok {
-			break
-		}
-		if sig == syscall.SIGKILL {
-			// The next interruption needs an up from nothing again.
-			p.mustRun(ctx, "destroy", "dev")
-		}
-	}
-	t.Logf("summary:\n  %s", strings.Join(summary, "\n  "))
-}
-
-// recovery holds what the interruption scenarios share.
+// recovery holds what the interruption scenarios of one stack share (TestLifecycle's interruption
+// steps): the stack, and a mark every process deploy starts inherits, by which a survivor is found
+// wherever it was re-parented.
 type recovery struct {
-	t    *testing.T
-	p    *pipeline
-	tc   toolchain.Toolchain
-	api  apiClient
-	mark string
+	t     *testing.T
+	p     *pipeline
+	tc    toolchain.Toolchain
+	api   apiClient
+	stack string
+	mark  string
 }
 
-// interruptAndRecover runs one scenario and returns its one-line summary.
+// interruptAndRecover interrupts the command's `up` of the stack, from an empty state, once its first
+// Service exists (so creates are in flight), with sig, and checks the documented recovery: no Pulumi
+// process outlives deploy, `deploy recover` leaves no lock, no pending operation and nothing
+// untracked, and the next up converges with nothing in the cluster that the state does not track. It
+// returns a one-line summary.
 func (r *recovery) interruptAndRecover(ctx context.Context, sig syscall.Signal) string {
 	t := r.t
-	up := exec.CommandContext(ctx, r.p.bin, "up", "dev")
+	up := exec.CommandContext(ctx, r.p.bin, "up", r.stack)
 	up.Dir, up.Env = r.p.project, r.p.env
 	var stdout, stderr bytes.Buffer
 	up.Stdout, up.Stderr = &stdout, &stderr
+	// What the interrupted run printed goes to the transcript the secrets scan reads.
+	defer func() { r.p.transcript.WriteString(stdout.String() + stderr.String()) }()
 	if err := up.Start(); err != nil {
 		t.Fatalf("starting deploy up: %v", err)
 	}
@@ -161,7 +128,7 @@ func (r *recovery) interruptAndRecover(ctx context.Context, sig syscall.Signal) 
 	}
 	// Until recover has run, up refuses rather than orphan what the interrupted run made.
 	if unreadable || len(before.Deployment.PendingOperations)+unread > 0 {
-		if res := r.p.run(ctx, "up", "dev"); res.code != 1 || !strings.Contains(res.stderr, "`deploy recover dev`") {
+		if res := r.p.run(ctx, "up", r.stack); res.code != 1 || !strings.Contains(res.stderr, "`deploy recover "+r.stack+"`") {
 			t.Errorf("up before recover: exit %d, want 1 naming recover; stderr:\n%s", res.code, res.stderr)
 		}
 	}
@@ -170,7 +137,7 @@ func (r *recovery) interruptAndRecover(ctx context.Context, sig syscall.Signal) 
 		// A kill lands now and then while the file backend rewrites the state file's metadata
 		// sidecar in place (seen in one run of seven): make every SIGKILL run leave it so, as that
 		// kill does, for recover to repair.
-		sidecar := filepath.Join(r.p.project, ".state", ".pulumi", "stacks", "nexios", "dev.json.attrs")
+		sidecar := filepath.Join(r.p.project, ".state", ".pulumi", "stacks", "nexios", r.stack+".json.attrs")
 		if err := os.Truncate(sidecar, 0); err != nil {
 			t.Fatalf("truncating the state's sidecar: %v", err)
 		}
@@ -178,17 +145,17 @@ func (r *recovery) interruptAndRecover(ctx context.Context, sig syscall.Signal) 
 			t.Fatalf("a truncated sidecar did not make the state unreadable as a killed write does: %v", err)
 		}
 	}
-	rec := r.p.mustRun(ctx, "recover", "dev")
+	rec := r.p.mustRun(ctx, "recover", r.stack)
 	if sig == syscall.SIGKILL && !strings.Contains(rec.stdout, "state: removed") {
 		t.Errorf("recover did not say it repaired the state's sidecar:\n%s", rec.stdout)
 	}
 	var said []string
 	for line := range strings.Lines(rec.stdout) {
-		if strings.HasPrefix(line, "state:") || strings.HasPrefix(line, "lock:") || strings.HasPrefix(line, "adopted objects") || strings.HasPrefix(line, "pending operations:") || strings.HasPrefix(line, "  urn:") || strings.HasPrefix(line, "stack dev recovered") {
+		if strings.HasPrefix(line, "state:") || strings.HasPrefix(line, "lock:") || strings.HasPrefix(line, "adopted objects") || strings.HasPrefix(line, "pending operations:") || strings.HasPrefix(line, "  urn:") || strings.HasPrefix(line, "stack "+r.stack+" recovered") {
 			said = append(said, strings.TrimSpace(line))
 		}
 	}
-	t.Logf("deploy recover dev said:\n  %s", strings.Join(said, "\n  "))
+	t.Logf("deploy recover %s said:\n  %s", r.stack, strings.Join(said, "\n  "))
 	if locks := r.lockFiles(); len(locks) > 0 {
 		t.Errorf("locks remain after recover: %v", locks)
 	}
@@ -204,8 +171,8 @@ func (r *recovery) interruptAndRecover(ctx context.Context, sig syscall.Signal) 
 		t.Errorf("objects with the program's labels that the state does not track after recover: %v", untracked)
 	}
 
-	r.p.mustRun(ctx, "up", "dev")
-	if res := r.p.run(ctx, "preview", "dev", "--expect-no-changes"); res.code != 0 {
+	r.p.mustRun(ctx, "up", r.stack)
+	if res := r.p.run(ctx, "preview", r.stack, "--expect-no-changes"); res.code != 0 {
 		t.Errorf("preview --expect-no-changes after recover and up: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	final := r.exportState(ctx)
@@ -363,7 +330,7 @@ func (s exportedState) unread() int {
 	return n
 }
 
-// exportState exports the dev stack's state with the Pulumi CLI, as a person checking it would.
+// exportState exports the stack's state with the Pulumi CLI, as a person checking it would.
 func (r *recovery) exportState(ctx context.Context) exportedState {
 	r.t.Helper()
 	state, err := r.tryExportState(ctx)
@@ -375,7 +342,7 @@ func (r *recovery) exportState(ctx context.Context) exportedState {
 
 // tryExportState is exportState for a state that may not be readable.
 func (r *recovery) tryExportState(ctx context.Context) (exportedState, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(r.tc.BinDir(), "pulumi"), "stack", "export", "--stack", "dev")
+	cmd := exec.CommandContext(ctx, filepath.Join(r.tc.BinDir(), "pulumi"), "stack", "export", "--stack", r.stack)
 	cmd.Dir = r.p.project
 	cmd.Env = os.Environ()
 	for k, v := range scratchEnv(r.tc, r.p) {
@@ -420,10 +387,13 @@ type objectList struct {
 
 // untracked lists the objects in the cluster with the program's labels that no resource of state
 // is: every listable kind of every API group, by kind and namespace/name. Objects a controller
-// made (with an owner: pods, ReplicaSets, EndpointSlices) and Endpoints, which the endpoints
-// controller copies from each Service with its labels but no owner, are the cluster's own.
+// made (with an owner: pods, ReplicaSets, EndpointSlices), Endpoints, which the endpoints
+// controller copies from each Service with its labels but no owner, and the volume claims a
+// StatefulSet's controller makes from its claim templates, with their labels and no owner
+// (Elasticsearch's in prod), are the cluster's own.
 func (r *recovery) untracked(state exportedState) []string {
 	t := r.t
+	fromTemplates := r.claimsFromTemplates()
 	tracked := map[string]bool{}
 	for _, res := range state.Deployment.Resources {
 		if pkg, rest, ok := strings.Cut(res.Type, ":"); ok && pkg == "kubernetes" && !res.Delete {
@@ -478,12 +448,12 @@ func (r *recovery) untracked(state exportedState) []string {
 				}
 				for _, item := range list.Items {
 					m := item.Metadata
-					if len(m.OwnerReferences) > 0 {
-						continue
-					}
 					id := m.Name
 					if m.Namespace != "" {
 						id = m.Namespace + "/" + m.Name
+					}
+					if len(m.OwnerReferences) > 0 || (res.Kind == "PersistentVolumeClaim" && fromTemplates.MatchString(id)) {
+						continue
 					}
 					if key := res.Kind + " " + id; !tracked[key] {
 						found[key] = true
@@ -493,4 +463,35 @@ func (r *recovery) untracked(state exportedState) []string {
 		}
 	}
 	return slices.Sorted(maps.Keys(found))
+}
+
+// claimsFromTemplates matches, as namespace/name, the volume claims the StatefulSets of the cluster
+// have made from their claim templates: <template>-<StatefulSet>-<ordinal>.
+func (r *recovery) claimsFromTemplates() *regexp.Regexp {
+	var list struct {
+		Items []struct {
+			Metadata struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+			Spec struct {
+				VolumeClaimTemplates []struct {
+					Metadata struct {
+						Name string `json:"name"`
+					} `json:"metadata"`
+				} `json:"volumeClaimTemplates"`
+			} `json:"spec"`
+		} `json:"items"`
+	}
+	if code := r.api.get(r.t, "/apis/apps/v1/statefulsets", &list); code != http.StatusOK {
+		r.t.Fatalf("GET StatefulSets: HTTP %d", code)
+	}
+	// A name nothing matches, for a cluster without claim templates.
+	alternatives := []string{`\x00`}
+	for _, s := range list.Items {
+		for _, tmpl := range s.Spec.VolumeClaimTemplates {
+			alternatives = append(alternatives, regexp.QuoteMeta(s.Metadata.Namespace+"/"+tmpl.Metadata.Name+"-"+s.Metadata.Name+"-")+`\d+`)
+		}
+	}
+	return regexp.MustCompile(`^(?:` + strings.Join(alternatives, "|") + `)$`)
 }

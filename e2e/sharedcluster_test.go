@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nexios-labs/nexios-k8s/components/kube"
+	"github.com/nexios-labs/nexios-k8s/components/monitoring"
 	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
 )
 
@@ -25,7 +27,9 @@ const sharedCluster = "nexios-e2e-shared"
 // first with the dev stack's file (refused, naming dev's monitoring namespace and the fix), then with
 // namespaces of its own (deployed beside dev); its destroy is refused while a namespace in its state
 // carries dev's label, then runs, leaving dev exactly as it was and nothing of staging-dev's in any
-// API kind, namespaced or cluster-scoped.
+// API kind, namespaced or cluster-scoped. Last, dev scales on a custom metric, registering the
+// cluster's custom metrics API, and a third stack that needs it too is refused, naming dev, with
+// nothing created in the cluster or the backend.
 func TestSharedCluster(t *testing.T) {
 	ctx, tc, p := pipelineTest(t)
 	cluster := p.onOwnCluster(ctx, sharedCluster)
@@ -136,6 +140,76 @@ func TestSharedCluster(t *testing.T) {
 		}
 		requireDevUntouched("after staging-dev's destroy")
 	})
+
+	// Last: on simulated nodes the adapter behind the custom metrics API never answers, and an
+	// aggregated API registered but unavailable keeps every namespace of the cluster from finishing
+	// deletion, so nothing is destroyed after dev registers it.
+	t.Run("a second stack needing the custom metrics API that dev owns is refused before anything changes", func(t *testing.T) {
+		// withCustomMetrics is the dev stack's file with an HPA on the request rate and, when given,
+		// a monitoring namespace of its own.
+		withCustomMetrics := func(monitoringNamespace string) []byte {
+			t.Helper()
+			var file map[string]any
+			if err := yaml.Unmarshal(devFile, &file); err != nil {
+				t.Fatal(err)
+			}
+			config := file["config"].(map[string]any)
+			config["nexios:app"].(map[string]any)["autoscaling"] = map[string]any{
+				"enabled": true, "minReplicas": 1, "maxReplicas": 2, "customMetrics": map[string]any{requestRateMetric: requestRateTarget},
+			}
+			if monitoringNamespace != "" {
+				config["nexios:monitoring"] = map[string]any{"namespace": monitoringNamespace}
+			}
+			raw, err := yaml.Marshal(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return raw
+		}
+		if err := os.WriteFile(filepath.Join(p.project, "Pulumi.dev.yaml"), withCustomMetrics(""), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p.mustRun(ctx, "up", "dev")
+		devBefore := objects("dev")
+		if want := "APIService//" + monitoring.CustomMetricsAPIService; !slices.Contains(devBefore, want) {
+			t.Fatalf("dev's objects lack %s, so the refusal below would prove nothing: %v", want, devBefore)
+		}
+
+		const second = "metrics-dev"
+		if err := os.WriteFile(filepath.Join(p.project, "Pulumi."+second+".yaml"), withCustomMetrics("monitoring-"+second), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, command := range []string{"preview", "up"} {
+			r := p.run(ctx, command, second)
+			if r.code != 2 {
+				t.Fatalf("%s %s: exit %d, want 2:\n%s\n%s", command, second, r.code, r.stdout, r.stderr)
+			}
+			for _, want := range []string{
+				"nothing was changed",
+				"APIService " + monitoring.CustomMetricsAPIService + ", the custom metrics API that nexios:app.autoscaling.customMetrics needs, " +
+					"belongs to stack nexios.dev (its label nexios.dev/stack=nexios.dev)",
+				"`pulumi config rm --path 'nexios:app.autoscaling.customMetrics' -s " + second + "`",
+			} {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("%s: stderr lacks %q:\n%s", command, want, r.stderr)
+				}
+			}
+			// Its namespaces are its own: the API is the one conflict.
+			if n := strings.Count(r.stderr, "\n  - "); n != 1 {
+				t.Errorf("%s: %d conflicts, want the APIService's alone:\n%s", command, n, r.stderr)
+			}
+			if left := objects(second); len(left) > 0 {
+				t.Errorf("%s: a refused %s created %v", command, second, left)
+			}
+			// Removing a stack leaves the empty folder of its lock behind: files are what a backend holds.
+			if files := filesUnder(t, backendTraces(t, p.project, second)); len(files) > 0 {
+				t.Errorf("%s: a refused %s left %v in the backend", command, second, files)
+			}
+		}
+		if after := objects("dev"); !slices.Equal(after, devBefore) {
+			t.Errorf("the refusals changed dev's objects:\nbefore %v\nafter  %v", devBefore, after)
+		}
+	})
 }
 
 // labelledObjects lists every object of every listable API kind, namespaced and cluster-scoped, that
@@ -174,4 +248,22 @@ func labelledObjects(ctx context.Context, t *testing.T, kubectl, kubeconfig, sta
 		found[o.Kind+"/"+o.Metadata.Namespace+"/"+o.Metadata.Name] = true
 	}
 	return slices.Sorted(maps.Keys(found))
+}
+
+// filesUnder lists the files among paths and in the folders among them.
+func filesUnder(t *testing.T, paths []string) []string {
+	t.Helper()
+	var files []string
+	for _, path := range paths {
+		err := filepath.WalkDir(path, func(path string, e fs.DirEntry, err error) error {
+			if err == nil && !e.IsDir() {
+				files = append(files, path)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("reading the backend: %v", err)
+		}
+	}
+	return files
 }

@@ -108,9 +108,9 @@ func (d *deployer) restore(ctx context.Context) error {
 	return nil
 }
 
-// exportEncrypted runs `pulumi stack export` in the stack's workspace, with its environment.
-func (d *deployer) exportEncrypted(ctx context.Context) (apitype.UntypedDeployment, error) {
-	var state apitype.UntypedDeployment
+// pulumiCLI runs the Pulumi CLI in the stack's workspace, with its environment, for what the
+// Automation API does not offer, and returns its stdout and stderr.
+func (d *deployer) pulumiCLI(ctx context.Context, args ...string) (string, string, error) {
 	ws := d.stack.Workspace()
 	var env []string
 	for k, v := range ws.GetEnvVars() {
@@ -119,7 +119,14 @@ func (d *deployer) exportEncrypted(ctx context.Context) (apitype.UntypedDeployme
 	if home := ws.PulumiHome(); home != "" {
 		env = append(env, "PULUMI_HOME="+home)
 	}
-	stdout, stderr, _, err := ws.PulumiCommand().Run(ctx, ws.WorkDir(), nil, nil, nil, env, "stack", "export", "--stack", d.opts.stack)
+	stdout, stderr, _, err := ws.PulumiCommand().Run(ctx, ws.WorkDir(), nil, nil, nil, env, args...)
+	return stdout, stderr, err
+}
+
+// exportEncrypted runs `pulumi stack export` in the stack's workspace, with its environment.
+func (d *deployer) exportEncrypted(ctx context.Context) (apitype.UntypedDeployment, error) {
+	var state apitype.UntypedDeployment
+	stdout, stderr, err := d.pulumiCLI(ctx, "stack", "export", "--stack", d.opts.stack)
 	if err != nil {
 		return state, fmt.Errorf("pulumi stack export: %w: %s", err, strings.TrimSpace(stderr))
 	}

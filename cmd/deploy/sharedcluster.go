@@ -142,8 +142,25 @@ func (d *deployer) checkSharedCluster(ctx context.Context) error {
 		return err
 	}
 	if len(conflicts) > 0 {
+		if err := d.forgetNewStack(ctx); err != nil {
+			return err
+		}
 		return invalid(sharedClusterError(d.opts.stack, self, d.config, conflicts))
 	}
+	return nil
+}
+
+// forgetNewStack takes a stack that this command created in the backend, by opening it, out again
+// (its stack file kept): a stack refused before the engine ran leaves the backend as it found it.
+func (d *deployer) forgetNewStack(ctx context.Context) error {
+	if !d.newStack {
+		return nil
+	}
+	if _, stderr, err := d.pulumiCLI(ctx, "stack", "rm", "--yes", "--preserve-config", "--remove-backups", d.opts.stack); err != nil {
+		return fmt.Errorf("removing the empty stack %q this command created: %w: %s; `pulumi stack rm --preserve-config %s` removes it",
+			d.opts.stack, err, strings.TrimSpace(stderr), d.opts.stack)
+	}
+	d.newStack = false
 	return nil
 }
 

@@ -34,6 +34,9 @@ type deployer struct {
 	env            map[string]string
 	config         *stacks.Config
 	stack          auto.Stack
+	// newStack says that opening the stack created it in the backend: a refusal before the engine
+	// runs takes it out again (forgetNewStack).
+	newStack bool
 	// localCluster is the local cluster the command deploys to, once started.
 	localCluster *localcluster.Cluster
 }
@@ -85,12 +88,17 @@ func newDeployer(ctx context.Context, opts options, stdout, stderr io.Writer) (*
 			return nil, err
 		}
 	}
-	d.stack, err = auto.UpsertStackLocalSource(ctx, opts.stack, tools.Root,
+	workspace := []auto.LocalWorkspaceOption{
 		auto.Program(program.Run),
 		auto.Pulumi(pulumiCmd),
 		auto.EnvVars(d.env),
 		auto.SecretsProvider(opts.secretsProvider),
-	)
+	}
+	d.stack, err = auto.SelectStackLocalSource(ctx, opts.stack, tools.Root, workspace...)
+	if auto.IsSelectStack404Error(err) {
+		d.newStack = true
+		d.stack, err = auto.NewStackLocalSource(ctx, opts.stack, tools.Root, workspace...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening stack %q: %w", opts.stack, err)
 	}
