@@ -559,7 +559,8 @@ func (lc *lifecycle) immutableFields(t *testing.T, stackFile string, previous []
 		var list struct {
 			Items []claimState `json:"items"`
 		}
-		if code := api.get(t, "/api/v1/namespaces/"+namespace+"/persistentvolumeclaims", &list); code != http.StatusOK {
+		// The app's claims only: dev's in-cluster PostgreSQL has its own (app.kubernetes.io/name=postgres).
+		if code := api.get(t, "/api/v1/namespaces/"+namespace+"/persistentvolumeclaims"+byLabel("nexios"), &list); code != http.StatusOK {
 			t.Fatalf("GET the claims of %s: HTTP %d", namespace, code)
 		}
 		return list.Items
