@@ -32,7 +32,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -511,40 +510,27 @@ type manifests struct {
 
 type workload struct{ kind, namespace, name string }
 
+// readManifests reads the render's files (readObjects): one object each, as `deploy render` writes them.
 func readManifests(dir string) (manifests, error) {
 	var m manifests
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
-			return err
-		}
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		var doc struct {
-			Kind     string `yaml:"kind"`
-			Metadata struct {
-				Name      string `yaml:"name"`
-				Namespace string `yaml:"namespace"`
-			} `yaml:"metadata"`
-		}
-		if err := yaml.Unmarshal(raw, &doc); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		switch doc.Kind {
-		case "Namespace":
-			m.namespaces = append(m.namespaces, path)
-			return nil
-		case "Deployment", "StatefulSet", "DaemonSet", "Job":
-			m.workloads = append(m.workloads, workload{strings.ToLower(doc.Kind), doc.Metadata.Namespace, doc.Metadata.Name})
-		}
-		m.others = append(m.others, path)
-		return nil
-	})
-	if err == nil && (len(m.namespaces) == 0 || len(m.workloads) == 0) {
-		err = errors.New("the render holds no namespace or no workload")
+	objects, err := readObjects(dir)
+	if err != nil {
+		return m, err
 	}
-	return m, err
+	for _, o := range objects {
+		switch o.Kind {
+		case "Namespace":
+			m.namespaces = append(m.namespaces, o.path)
+			continue
+		case "Deployment", "StatefulSet", "DaemonSet", "Job":
+			m.workloads = append(m.workloads, workload{strings.ToLower(o.Kind), o.Metadata.Namespace, o.Metadata.Name})
+		}
+		m.others = append(m.others, o.path)
+	}
+	if len(m.namespaces) == 0 || len(m.workloads) == 0 {
+		return m, errors.New("the render holds no namespace or no workload")
+	}
+	return m, nil
 }
 
 func fileArgs(paths []string) []string {

@@ -85,6 +85,7 @@ type podSpec struct {
 }
 
 type object struct {
+	path     string // the file it came from
 	Kind     string `yaml:"kind"`
 	Metadata struct {
 		Name      string            `yaml:"name"`
@@ -342,6 +343,7 @@ func readObjects(dir string) ([]object, error) {
 				return fmt.Errorf("%s: %w", path, err)
 			}
 			if o.Kind != "" {
+				o.path = path
 				objects = append(objects, o)
 			}
 		}
