@@ -227,3 +227,45 @@ func TestResourceTotals(t *testing.T) {
 		t.Error("a render without workloads gave totals")
 	}
 }
+
+func TestReadManifests(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"ns.yaml":     "kind: Namespace\nmetadata: {name: app}\n",
+		"deploy.yaml": "kind: Deployment\nmetadata: {name: web, namespace: app}\n",
+		"job.yaml":    "kind: Job\nmetadata: {name: setup, namespace: app}\n",
+		"cm.yaml":     "kind: ConfigMap\nmetadata: {name: env, namespace: app}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := readManifests(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := func(paths []string) string {
+		var names []string
+		for _, p := range paths {
+			names = append(names, filepath.Base(p))
+		}
+		return strings.Join(names, ",")
+	}
+	// WalkDir goes in lexical order.
+	if got := base(m.namespaces); got != "ns.yaml" {
+		t.Errorf("namespaces %s, want ns.yaml", got)
+	}
+	if got := base(m.others); got != "cm.yaml,deploy.yaml,job.yaml" {
+		t.Errorf("others %s, want cm.yaml,deploy.yaml,job.yaml", got)
+	}
+	want := []workload{{"deployment", "app", "web"}, {"job", "app", "setup"}}
+	if len(m.workloads) != 2 || m.workloads[0] != want[0] || m.workloads[1] != want[1] {
+		t.Errorf("workloads %v, want %v", m.workloads, want)
+	}
+	if err := os.Remove(filepath.Join(dir, "ns.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readManifests(dir); err == nil {
+		t.Error("a render without a namespace was read")
+	}
+}
