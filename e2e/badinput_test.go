@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
 
 	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
 	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
@@ -123,6 +126,47 @@ func TestBrokenStackFiles(t *testing.T) {
 	}
 	if state, err := cluster.Status(ctx); err != nil || state != localcluster.Absent {
 		t.Errorf("cluster %s after the broken stacks: %v %v, want absent", pipelineCluster, state, err)
+	}
+}
+
+// TestBrokenSecretValue is a broken stack file whose mistake is inside an encrypted value: the
+// stack files' own check cannot read it, so the command opens the stack (which creates it in the
+// backend), decrypts, refuses, and must take the stack out again, leaving no trace.
+func TestBrokenSecretValue(t *testing.T) {
+	ctx, _, p := pipelineTest(t)
+	dev, err := os.ReadFile(filepath.Join(p.project, "Pulumi.dev.yaml"))
+	if err != nil {
+		t.Fatalf("reading the dev stack file: %v", err)
+	}
+	salt := regexp.MustCompile(`(?m)^encryptionsalt: (v1:([^:]+):.*)$`).FindSubmatch(dev)
+	if salt == nil {
+		t.Fatal("the dev stack file has no passphrase salt")
+	}
+	key, err := base64.StdEncoding.DecodeString(string(salt[2]))
+	if err != nil {
+		t.Fatalf("the dev stack file's salt: %v", err)
+	}
+	// The dev profile's passphrase on the local cluster is the empty one.
+	cipher, err := config.NewSymmetricCrypterFromPassphrase("", key).EncryptValue(ctx, "not a url")
+	if err != nil {
+		t.Fatalf("encrypting: %v", err)
+	}
+	const stack = "broken-secret"
+	file := brokenApp + "  nexios:monitoring:\n    alertmanager:\n      webhookUrl:\n        secure: " + cipher + "\n"
+	if err := os.WriteFile(filepath.Join(p.project, "Pulumi."+stack+".yaml"), []byte("config:\n"+file+"encryptionsalt: "+string(salt[1])+"\n"), 0o644); err != nil {
+		t.Fatalf("writing the stack file: %v", err)
+	}
+	for _, command := range []string{"preview", "up"} {
+		r := p.run(ctx, command, stack)
+		if r.code != 2 || !strings.Contains(r.stderr, "nexios:monitoring.alertmanager.webhookUrl: is not an http(s) URL") {
+			t.Errorf("%s: exit %d, want 2 naming the secret's key:\n%s", command, r.code, r.stderr)
+		}
+		if strings.Contains(r.stdout+r.stderr, "not a url") {
+			t.Errorf("%s printed the secret's value:\n%s%s", command, r.stdout, r.stderr)
+		}
+		if traces := backendTraces(t, p.project, stack); len(traces) > 0 {
+			t.Errorf("%s: the backend holds the rejected stack: %v", command, traces)
+		}
 	}
 }
 

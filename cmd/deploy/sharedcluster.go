@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -161,6 +162,13 @@ func (d *deployer) forgetNewStack(ctx context.Context) error {
 			d.opts.stack, err, strings.TrimSpace(stderr), d.opts.stack)
 	}
 	d.newStack = false
+	// The file backend keeps the stack's lock folder, empty, after stack rm: remove it too, so nothing
+	// names the stack. A folder that is not empty holds a lock and stays.
+	if dir, ok := fileBackendDir(d.env["PULUMI_BACKEND_URL"]); ok {
+		if project, err := projectName(d.tools.Root); err == nil {
+			_ = os.Remove(filepath.Join(dir, ".pulumi", "locks", "organization", project, d.opts.stack))
+		}
+	}
 	return nil
 }
 

@@ -103,7 +103,9 @@ func newDeployer(ctx context.Context, opts options, stdout, stderr io.Writer) (*
 		return nil, fmt.Errorf("opening stack %q: %w", opts.stack, err)
 	}
 	if d.config, err = d.validatedConfig(ctx); err != nil {
-		return nil, err
+		// Only a secret's value, which the stack files' own check could not read, gets here: the
+		// stack this command created to read it goes again, so invalid input leaves no trace.
+		return nil, errors.Join(err, d.forgetNewStack(ctx))
 	}
 	return d, nil
 }
