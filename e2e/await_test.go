@@ -51,9 +51,9 @@ func TestServicesSkipTheProviderSettle(t *testing.T) {
 			t.Logf("slow step: %s %s %s", s.typ, s.name, s.took.Round(time.Millisecond))
 		}
 	}
-	// The app's Service, Prometheus' two, Grafana's and Alertmanager's peers'.
-	if len(services) != 5 {
-		t.Errorf("%d Service steps, want 5: %+v", len(services), services)
+	// The app's Service, the dev PostgreSQL's two, Prometheus' two, Grafana's and Alertmanager's peers'.
+	if len(services) != 7 {
+		t.Errorf("%d Service steps, want 7: %+v", len(services), services)
 	}
 	for _, s := range services {
 		if !s.done {
