@@ -165,12 +165,7 @@ func (b *builder) selector() map[string]string {
 
 // labels is the full label set of the app's objects.
 func (b *builder) labels() map[string]string {
-	l := kube.Labels(b.args.Name, b.name, "web")
-	l[kube.LabelStack] = kube.StackIdentity(b.ctx)
-	if b.args.Environment != "" {
-		l["environment"] = b.args.Environment
-	}
-	return l
+	return kube.ObjectLabels(b.ctx, b.args.Name, b.name, "web", b.args.Environment)
 }
 
 // meta is the metadata of a namespaced child; Kubernetes names are left to Pulumi's auto-naming so

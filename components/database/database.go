@@ -125,12 +125,7 @@ func (b *builder) selector(workload string) map[string]string {
 }
 
 func (b *builder) labels(workload string) map[string]string {
-	l := kube.Labels(workload, b.name, "database")
-	l[kube.LabelStack] = kube.StackIdentity(b.ctx)
-	if b.args.Environment != "" {
-		l["environment"] = b.args.Environment
-	}
-	return l
+	return kube.ObjectLabels(b.ctx, workload, b.name, "database", b.args.Environment)
 }
 
 func (b *builder) meta(workload string) *metav1.ObjectMetaArgs {

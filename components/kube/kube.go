@@ -76,6 +76,17 @@ func Labels(name, instance, component string) map[string]string {
 	return labels
 }
 
+// ObjectLabels are the labels of a component's objects: Labels, the stack that owns them
+// (LabelStack, which keeps stacks sharing a cluster apart) and, when set, the environment.
+func ObjectLabels(ctx *pulumi.Context, name, instance, component, environment string) map[string]string {
+	labels := Labels(name, instance, component)
+	labels[LabelStack] = StackIdentity(ctx)
+	if environment != "" {
+		labels["environment"] = environment
+	}
+	return labels
+}
+
 // NamespaceLabels are the Pod Security Admission labels that enforce, audit and warn at level.
 func NamespaceLabels(level string, extra map[string]string) pulumi.StringMap {
 	labels := pulumi.StringMap{

@@ -145,12 +145,7 @@ func (b *builder) selector(part string) map[string]string {
 
 // labels is the full label set of one part's objects.
 func (b *builder) labels(part string) map[string]string {
-	l := kube.Labels(part, b.name, "logging")
-	l[kube.LabelStack] = kube.StackIdentity(b.ctx)
-	if b.args.Environment != "" {
-		l["environment"] = b.args.Environment
-	}
-	return l
+	return kube.ObjectLabels(b.ctx, part, b.name, "logging", b.args.Environment)
 }
 
 // meta is the metadata of a namespaced child; names are left to Pulumi's auto-naming so two

@@ -154,12 +154,7 @@ func (b *builder) selector(workload string) map[string]string {
 
 // labels is the full label set of a workload's objects.
 func (b *builder) labels(workload string) map[string]string {
-	l := kube.Labels(workload, b.name, "monitoring")
-	l[kube.LabelStack] = kube.StackIdentity(b.ctx)
-	if b.args.Environment != "" {
-		l["environment"] = b.args.Environment
-	}
-	return l
+	return kube.ObjectLabels(b.ctx, workload, b.name, "monitoring", b.args.Environment)
 }
 
 // meta is the metadata of a namespaced child; names are left to Pulumi's auto-naming, but for the
