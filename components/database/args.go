@@ -3,7 +3,10 @@ package database
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -44,14 +47,32 @@ type DatabaseArgs struct {
 	Backup *Backup
 }
 
-// Backup schedules logical backups (`pg_dump -Fc`) onto a volume claim of their own.
+// Backup schedules logical backups (`pg_dump -Fc`) onto a volume claim of their own or into an
+// S3-compatible bucket.
 type Backup struct {
 	// Schedule is a cron expression, in UTC.
 	Schedule string
 	// Retention is how many dumps each run keeps, the newest.
 	Retention int
-	// StorageSize is the backup claim's; it uses the data claim's StorageClass.
+	// StorageSize is the backup claim's, of the data claim's StorageClass; with S3, the scratch space
+	// one dump is written to before its upload.
 	StorageSize string
+	// S3, when set, keeps the dumps in a bucket instead of a claim: off the cluster, so they outlive it.
+	S3 *S3
+}
+
+// S3 is a bucket of an S3-compatible service, addressed path-style (Endpoint/Bucket/key).
+type S3 struct {
+	// Endpoint is the service's URL, http(s)://HOST[:PORT], e.g. https://s3.eu-west-1.amazonaws.com.
+	Endpoint string
+	Bucket   string
+	// Prefix starts every key the backups write, e.g. "nexios/prod/"; it may be empty.
+	Prefix string
+	// Region is what requests are signed for (AWS Signature Version 4).
+	Region string
+	// AccessKeyID and SecretAccessKey are a key pair allowed to list, put, get and delete objects
+	// under Prefix; they reach the Job through a Secret.
+	AccessKeyID, SecretAccessKey pulumi.StringInput
 }
 
 // withDefaults returns a copy of args with empty fields filled.
@@ -118,8 +139,68 @@ func (a DatabaseArgs) validate(name string) error {
 		if err := checkSize("Backup.StorageSize", b.StorageSize); err != nil {
 			errs = append(errs, err)
 		}
+		if b.S3 != nil {
+			errs = append(errs, b.S3.validate()...)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// bucketName is an S3 bucket name as every S3-compatible service takes it.
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// keyPrefix is what the backup script can put in a URL and read back from a listing without
+// escaping: letters, digits and - _ . / (XML and URL special characters excluded).
+var keyPrefix = regexp.MustCompile(`^[A-Za-z0-9._/-]*$`)
+
+// region is an AWS-style region name (us-east-1, eu-central-1, or a service's own such as garage's).
+var region = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+func (s *S3) validate() []error {
+	var errs []error
+	if err := CheckEndpoint(s.Endpoint); err != nil {
+		errs = append(errs, fmt.Errorf("Backup.S3.Endpoint: %w", err))
+	}
+	if !bucketName.MatchString(s.Bucket) {
+		errs = append(errs, fmt.Errorf("Backup.S3.Bucket %q is not a bucket name (3 to 63 lowercase letters, digits, '.' and '-')", s.Bucket))
+	}
+	if !keyPrefix.MatchString(s.Prefix) || strings.HasPrefix(s.Prefix, "/") {
+		errs = append(errs, fmt.Errorf("Backup.S3.Prefix %q may hold only letters, digits and - _ . / and must not start with /", s.Prefix))
+	}
+	if !region.MatchString(s.Region) {
+		errs = append(errs, fmt.Errorf("Backup.S3.Region %q is not a region name (e.g. us-east-1)", s.Region))
+	}
+	if s.AccessKeyID == nil || s.SecretAccessKey == nil {
+		errs = append(errs, errors.New("Backup.S3.AccessKeyID and Backup.S3.SecretAccessKey are required"))
+	}
+	return errs
+}
+
+// CheckEndpoint accepts an S3 endpoint the backup script can use: an http or https URL of a host
+// and an optional port, nothing else (the bucket goes in the path).
+func CheckEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL: %w", endpoint, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q is not an http(s) URL", endpoint)
+	case u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q must be scheme://host[:port] alone (the bucket goes in Bucket, key paths in Prefix)", endpoint)
+	}
+	return nil
+}
+
+// endpointPort is the TCP port an endpoint accepted by CheckEndpoint is reached on.
+func endpointPort(endpoint string) int {
+	u, _ := url.Parse(endpoint)
+	if p, err := strconv.Atoi(u.Port()); err == nil {
+		return p
+	}
+	if u.Scheme == "http" {
+		return 80
+	}
+	return 443
 }
 
 func checkSize(field, size string) error {

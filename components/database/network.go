@@ -37,30 +37,35 @@ func (b *builder) networkPolicy() error {
 	return nil
 }
 
-// backupEgress lets the backup Job's pods reach the cluster's DNS and the server, and nothing else:
-// a namespace that restricts egress (prod's app.networkPolicy.restrictEgress) would otherwise cut
-// pg_dump off from both.
+// backupEgress lets the backup Job's pods reach the cluster's DNS, the server and, with an S3 target,
+// the endpoint's port, and nothing else: a namespace that restricts egress (prod's
+// app.networkPolicy.restrictEgress) would otherwise cut pg_dump off from all three. A NetworkPolicy
+// cannot name a host, and a bucket's addresses change, so the endpoint's port is open to any address.
 func (b *builder) backupEgress() error {
+	rules := networkingv1.NetworkPolicyEgressRuleArray{
+		networkingv1.NetworkPolicyEgressRuleArgs{
+			To: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{
+				MatchLabels: pulumi.StringMap{kube.LabelNamespaceName: pulumi.String("kube-system")},
+			}}},
+			Ports: networkingv1.NetworkPolicyPortArray{
+				networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("UDP"), Port: pulumi.Int(53)},
+				tcp(53),
+			},
+		},
+		networkingv1.NetworkPolicyEgressRuleArgs{
+			To:    networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(nameServer))}}},
+			Ports: networkingv1.NetworkPolicyPortArray{tcp(Port)},
+		},
+	}
+	if s3 := b.args.Backup.S3; s3 != nil {
+		rules = append(rules, networkingv1.NetworkPolicyEgressRuleArgs{Ports: networkingv1.NetworkPolicyPortArray{tcp(endpointPort(s3.Endpoint))}})
+	}
 	_, err := networkingv1.NewNetworkPolicy(b.ctx, b.name+"-backup-egress", &networkingv1.NetworkPolicyArgs{
 		Metadata: b.meta(nameBackup),
 		Spec: &networkingv1.NetworkPolicySpecArgs{
 			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(nameBackup))},
 			PolicyTypes: pulumi.StringArray{pulumi.String("Egress")},
-			Egress: networkingv1.NetworkPolicyEgressRuleArray{
-				networkingv1.NetworkPolicyEgressRuleArgs{
-					To: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{
-						MatchLabels: pulumi.StringMap{kube.LabelNamespaceName: pulumi.String("kube-system")},
-					}}},
-					Ports: networkingv1.NetworkPolicyPortArray{
-						networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("UDP"), Port: pulumi.Int(53)},
-						tcp(53),
-					},
-				},
-				networkingv1.NetworkPolicyEgressRuleArgs{
-					To:    networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{MatchLabels: kube.StringMap(b.selector(nameServer))}}},
-					Ports: networkingv1.NetworkPolicyPortArray{tcp(Port)},
-				},
-			},
+			Egress:      rules,
 		},
 	}, b.child)
 	if err != nil {
