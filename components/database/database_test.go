@@ -310,7 +310,10 @@ func TestNewDatabaseRejectsBadArgs(t *testing.T) {
 		{"no resources", func(a *DatabaseArgs) { a.Resources = kube.Resources{} }, "requests and limits"},
 		{"retention 0", func(a *DatabaseArgs) { a.Backup = &Backup{Schedule: "@daily", StorageSize: "1Gi"} }, "Backup.Retention must be at least 1"},
 		{"no schedule", func(a *DatabaseArgs) { a.Backup = &Backup{Retention: 1, StorageSize: "1Gi"} }, "Backup.Schedule is required"},
-		{"bucket endpoint with a path", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.Endpoint = "https://s3.example.com/nexios-backups" }, "Backup.S3.Endpoint: \"https://s3.example.com/nexios-backups\" must be scheme://host[:port] alone"},
+		{"bucket endpoint with a path", func(a *DatabaseArgs) {
+			*a = withBucketBackup()
+			a.Backup.S3.Endpoint = "https://s3.example.com/nexios-backups"
+		}, "Backup.S3.Endpoint: \"https://s3.example.com/nexios-backups\" must be scheme://host[:port] alone"},
 		{"bucket endpoint not http", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.Endpoint = "s3://nexios-backups" }, "is not an http(s) URL"},
 		{"bucket name", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.Bucket = "Nexios_Backups" }, `Backup.S3.Bucket "Nexios_Backups" is not a bucket name`},
 		{"bucket prefix", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.Prefix = "/nexios & co/" }, `Backup.S3.Prefix "/nexios & co/" may hold only`},
