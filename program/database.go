@@ -27,6 +27,13 @@ func databaseArgs(cfg *stacks.Config, generated *secrets.Secrets) *database.Data
 	}
 	if b := p.Backup; b.Enabled {
 		args.Backup = &database.Backup{Schedule: b.Schedule, Retention: b.Retention, StorageSize: b.StorageSize}
+		if s := b.S3; s.Enabled() {
+			args.Backup.S3 = &database.S3{
+				Endpoint: s.Endpoint, Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region,
+				AccessKeyID:     pulumi.String(s.AccessKeyID),
+				SecretAccessKey: pulumi.ToSecret(pulumi.String(s.SecretAccessKey)).(pulumi.StringOutput),
+			}
+		}
 	}
 	return args
 }

@@ -68,16 +68,37 @@ type Postgres struct {
 	Backup       Backup    `json:"backup"`
 }
 
-// Backup schedules logical backups of the PostgreSQL database (pg_dump) onto a volume claim of its own.
+// Backup schedules logical backups of the PostgreSQL database (pg_dump) onto a volume claim of its own
+// or, with S3.Bucket set, into an S3-compatible bucket.
 type Backup struct {
 	Enabled bool `json:"enabled"`
 	// Schedule is a five-field cron expression (or @daily and the like), in UTC.
 	Schedule string `json:"schedule"`
 	// Retention is how many dumps are kept: each run deletes all but the newest Retention.
 	Retention int `json:"retention"`
-	// StorageSize is the backup volume claim's, of Postgres.StorageClass.
-	StorageSize string `json:"storageSize"`
+	// StorageSize is the backup volume claim's, of Postgres.StorageClass; with a bucket, the scratch
+	// space a dump is written to before its upload.
+	StorageSize string   `json:"storageSize"`
+	S3          BackupS3 `json:"s3"`
 }
+
+// BackupS3 is a bucket of an S3-compatible service the dumps go into, off the cluster, so that they
+// outlive it. It is used when Bucket is set.
+type BackupS3 struct {
+	// Endpoint is the service's URL, http(s)://HOST[:PORT]; requests are path-style.
+	Endpoint string `json:"endpoint"`
+	Bucket   string `json:"bucket"`
+	// Prefix starts every key, e.g. "nexios/prod/".
+	Prefix string `json:"prefix"`
+	Region string `json:"region"`
+	// AccessKeyID and SecretAccessKey may list, put, get and delete objects under Prefix; the secret
+	// key must be stored encrypted.
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+}
+
+// Enabled reports whether the dumps go into a bucket.
+func (s BackupS3) Enabled() bool { return s != BackupS3{} }
 
 // App configures the Nexios application.
 type App struct {

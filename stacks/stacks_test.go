@@ -163,6 +163,12 @@ func TestParseRejectsBadInput(t *testing.T) {
 		{"zero retention", "dev", map[string]any{"nexios:app": app(nil), "nexios:logging": map[string]any{"enabled": true, "retentionDays": 0}}, nil, "nexios:logging.retentionDays", "at least 1"},
 		{"postgres beside databaseUrl", "dev", map[string]any{"nexios:app": app(nil), "nexios:databaseUrl": "postgresql://db/x"}, map[string]bool{"nexios:databaseUrl": true}, "nexios:postgres.enabled", "pulumi config rm nexios:databaseUrl -s dev"},
 		{"postgres beside databaseUrl names the other fix", "prod", map[string]any{"nexios:app": app(nil), "nexios:databaseUrl": "postgresql://db/x", "nexios:postgres": map[string]any{"enabled": true}}, map[string]bool{"nexios:databaseUrl": true}, "nexios:postgres.enabled", "pulumi config set --path nexios:postgres.enabled false -s prod"},
+		{"bucket without its endpoint", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": bucketBackup(map[string]any{"endpoint": ""})}, map[string]bool{"nexios:postgres": true}, "nexios:postgres.backup.s3.endpoint", "pulumi config set --path nexios:postgres.backup.s3.endpoint https://"},
+		{"bucket endpoint with the bucket in it", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": bucketBackup(map[string]any{"endpoint": "https://s3.example.com/backups"})}, map[string]bool{"nexios:postgres": true}, "nexios:postgres.backup.s3.endpoint", "the bucket goes in Bucket"},
+		{"bucket name", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": bucketBackup(map[string]any{"bucket": "My_Backups"})}, map[string]bool{"nexios:postgres": true}, "nexios:postgres.backup.s3.bucket", "not a bucket name"},
+		{"bucket prefix", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": bucketBackup(map[string]any{"prefix": "/nexios"})}, map[string]bool{"nexios:postgres": true}, "nexios:postgres.backup.s3.prefix", "must not start with /"},
+		{"bucket without a secret key", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": bucketBackup(map[string]any{"secretAccessKey": ""})}, map[string]bool{"nexios:postgres": true}, "nexios:postgres.backup.s3.secretAccessKey", "pulumi config set --secret --path nexios:postgres.backup.s3.secretAccessKey <key> -s dev"},
+		{"bucket secret key in plain text", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": bucketBackup(nil)}, nil, "nexios:postgres.backup.s3.secretAccessKey", "stored in plain text"},
 		{"postgres storage size", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"storageSize": "1 GB"}}, nil, "nexios:postgres.storageSize", "not a Kubernetes quantity"},
 		{"postgres zero storage", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"storageSize": "0"}}, nil, "nexios:postgres.storageSize", "above 0"},
 		{"postgres storage class", "dev", map[string]any{"nexios:app": app(nil), "nexios:postgres": map[string]any{"storageClass": "Fast_SSD"}}, nil, "nexios:postgres.storageClass", "not a valid StorageClass name"},
@@ -191,6 +197,21 @@ func TestParseRejectsBadInput(t *testing.T) {
 			t.Errorf("no problem with key %q and message containing %q in:\n%v", tt.wantKey, tt.wantMsg, err)
 		})
 	}
+}
+
+// bucketBackup is a postgres section with backups into a bucket, changed by change (an empty value
+// leaves the key out).
+func bucketBackup(change map[string]any) map[string]any {
+	s3 := map[string]any{"endpoint": "https://s3.eu-west-3.amazonaws.com", "bucket": "nexios-backups", "prefix": "nexios/dev/",
+		"region": "eu-west-3", "accessKeyId": "AKIANEXIOS", "secretAccessKey": "the-key"}
+	for k, v := range change {
+		if v == "" {
+			delete(s3, k)
+		} else {
+			s3[k] = v
+		}
+	}
+	return map[string]any{"backup": map[string]any{"enabled": true, "s3": s3}}
 }
 
 func TestParseReportsEveryProblemAtOnce(t *testing.T) {

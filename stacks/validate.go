@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nexios-labs/nexios-k8s/components/appmetrics"
+	"github.com/nexios-labs/nexios-k8s/components/database"
 )
 
 var (
@@ -457,6 +458,50 @@ func (c *Config) validatePostgres(ps *problems, key func(string) string) {
 		ps.add(key("postgres.backup.retention"), "must be at least 1 (how many dumps are kept), got %d", b.Retention)
 	}
 	checkSize(ps, key("postgres.backup.storageSize"), b.StorageSize)
+	if b.S3.Enabled() {
+		c.validateBackupS3(ps, key)
+	}
+}
+
+// validateBackupS3 checks the backup bucket's settings: set one and the service's endpoint, the bucket,
+// the region and a key pair are all needed, the secret key encrypted.
+func (c *Config) validateBackupS3(ps *problems, key func(string) string) {
+	s := c.Postgres.Backup.S3
+	set := func(field, example string) string {
+		return fmt.Sprintf("`pulumi config set --path %s:postgres.backup.s3.%s %s -s %s`", Namespace, field, example, c.Stack)
+	}
+	required := []struct{ field, value, example string }{
+		{"endpoint", s.Endpoint, "https://s3.eu-west-1.amazonaws.com"},
+		{"bucket", s.Bucket, "my-backups"},
+		{"region", s.Region, "eu-west-1"},
+		{"accessKeyId", s.AccessKeyID, "AKIA..."},
+	}
+	for _, r := range required {
+		if r.value == "" {
+			ps.add(key("postgres.backup.s3."+r.field), "is required when the backups go into a bucket; set it with %s", set(r.field, r.example))
+		}
+	}
+	secretFix := fmt.Sprintf("`pulumi config set --secret --path %s:postgres.backup.s3.secretAccessKey <key> -s %s`", Namespace, c.Stack)
+	switch {
+	case s.SecretAccessKey == "":
+		ps.add(key("postgres.backup.s3.secretAccessKey"), "is required when the backups go into a bucket; set it encrypted with %s", secretFix)
+	case !c.secretKeys["postgres"]:
+		ps.add(key("postgres.backup.s3.secretAccessKey"), "is stored in plain text; set it encrypted with %s", secretFix)
+	}
+	for _, c := range []struct {
+		field, value string
+		check        func(string) error
+	}{
+		{"endpoint", s.Endpoint, database.CheckEndpoint}, {"bucket", s.Bucket, database.CheckBucket},
+		{"prefix", s.Prefix, database.CheckPrefix}, {"region", s.Region, database.CheckRegion},
+	} {
+		if c.value == "" && c.field != "prefix" {
+			continue // reported as required above
+		}
+		if err := c.check(c.value); err != nil {
+			ps.add(key("postgres.backup.s3."+c.field), "%v", err)
+		}
+	}
 }
 
 // checkSize accepts a positive Kubernetes quantity, the size of a volume claim.

@@ -158,22 +158,44 @@ var region = regexp.MustCompile(`^[a-z0-9-]+$`)
 
 func (s *S3) validate() []error {
 	var errs []error
-	if err := CheckEndpoint(s.Endpoint); err != nil {
-		errs = append(errs, fmt.Errorf("Backup.S3.Endpoint: %w", err))
-	}
-	if !bucketName.MatchString(s.Bucket) {
-		errs = append(errs, fmt.Errorf("Backup.S3.Bucket %q is not a bucket name (3 to 63 lowercase letters, digits, '.' and '-')", s.Bucket))
-	}
-	if !keyPrefix.MatchString(s.Prefix) || strings.HasPrefix(s.Prefix, "/") {
-		errs = append(errs, fmt.Errorf("Backup.S3.Prefix %q may hold only letters, digits and - _ . / and must not start with /", s.Prefix))
-	}
-	if !region.MatchString(s.Region) {
-		errs = append(errs, fmt.Errorf("Backup.S3.Region %q is not a region name (e.g. us-east-1)", s.Region))
+	for _, c := range []struct {
+		field string
+		err   error
+	}{
+		{"Endpoint", CheckEndpoint(s.Endpoint)}, {"Bucket", CheckBucket(s.Bucket)}, {"Prefix", CheckPrefix(s.Prefix)}, {"Region", CheckRegion(s.Region)},
+	} {
+		if c.err != nil {
+			errs = append(errs, fmt.Errorf("Backup.S3.%s: %w", c.field, c.err))
+		}
 	}
 	if s.AccessKeyID == nil || s.SecretAccessKey == nil {
 		errs = append(errs, errors.New("Backup.S3.AccessKeyID and Backup.S3.SecretAccessKey are required"))
 	}
 	return errs
+}
+
+// CheckBucket accepts a bucket name as every S3-compatible service takes it.
+func CheckBucket(bucket string) error {
+	if !bucketName.MatchString(bucket) {
+		return fmt.Errorf("%q is not a bucket name (3 to 63 lowercase letters, digits, '.' and '-')", bucket)
+	}
+	return nil
+}
+
+// CheckPrefix accepts a key prefix the backup script can put in a URL and read back from a listing.
+func CheckPrefix(prefix string) error {
+	if !keyPrefix.MatchString(prefix) || strings.HasPrefix(prefix, "/") {
+		return fmt.Errorf("%q may hold only letters, digits and - _ . / and must not start with /", prefix)
+	}
+	return nil
+}
+
+// CheckRegion accepts a region name requests can be signed for.
+func CheckRegion(r string) error {
+	if !region.MatchString(r) {
+		return fmt.Errorf("%q is not a region name (e.g. us-east-1)", r)
+	}
+	return nil
 }
 
 // CheckEndpoint accepts an S3 endpoint the backup script can use: an http or https URL of a host

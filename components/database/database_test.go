@@ -315,9 +315,9 @@ func TestNewDatabaseRejectsBadArgs(t *testing.T) {
 			a.Backup.S3.Endpoint = "https://s3.example.com/nexios-backups"
 		}, "Backup.S3.Endpoint: \"https://s3.example.com/nexios-backups\" must be scheme://host[:port] alone"},
 		{"bucket endpoint not http", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.Endpoint = "s3://nexios-backups" }, "is not an http(s) URL"},
-		{"bucket name", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.Bucket = "Nexios_Backups" }, `Backup.S3.Bucket "Nexios_Backups" is not a bucket name`},
-		{"bucket prefix", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.Prefix = "/nexios & co/" }, `Backup.S3.Prefix "/nexios & co/" may hold only`},
-		{"bucket region", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.Region = "" }, `Backup.S3.Region "" is not a region name`},
+		{"bucket name", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.Bucket = "Nexios_Backups" }, `Backup.S3.Bucket: "Nexios_Backups" is not a bucket name`},
+		{"bucket prefix", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.Prefix = "/nexios & co/" }, `Backup.S3.Prefix: "/nexios & co/" may hold only`},
+		{"bucket region", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.Region = "" }, `Backup.S3.Region: "" is not a region name`},
 		{"bucket keys", func(a *DatabaseArgs) { *a = withBucketBackup(); a.Backup.S3.SecretAccessKey = nil }, "Backup.S3.AccessKeyID and Backup.S3.SecretAccessKey are required"},
 	}
 	for _, tt := range tests {
