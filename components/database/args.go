@@ -15,8 +15,9 @@ import (
 
 // Image is the PostgreSQL image (tools/images): Debian bookworm's PostgreSQL 15 under the official
 // postgres image's environment contract (POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB, PGDATA),
-// running as UID and GID 999 on a read-only root filesystem, with pg_dump, pg_restore, psql and
-// pg_isready on its PATH.
+// running as UID and GID 999 on a read-only root filesystem, with pg_dump, pg_restore, psql,
+// pg_isready and curl (with --aws-sigv4 and the CA certificates, for copying backups to an
+// S3-compatible bucket) on its PATH.
 const Image = "ghcr.io/nexios-labs/nexios-postgres:15"
 
 // Port is where PostgreSQL listens.

@@ -258,9 +258,18 @@ func TestImages(t *testing.T) {
 				"usr/share/postgresql/15/postgresql.conf.sample": reg(0o644, 0, 0).
 					with("#listen_addresses = 'localhost'\nlisten_addresses = '*'\n"),
 				"usr/bin/python3.11": reg(0o755, 0, 0),
+				// The backups' curl and CA certificates, with their links.
+				"usr/bin/curl":                      reg(0o755, 0, 0),
+				"etc/ssl/certs/ca-certificates.crt": reg(0o644, 0, 0).with("A ROOT CERTIFICATE\n"),
+				"etc/ssl/certs/A_Root.pem":          symlink("/usr/share/ca-certificates/mozilla/A_Root.crt"),
+				"etc/ssl/certs/3513523f.0":          symlink("A_Root.pem"),
+				// Its folder stays (a link points to it); the key goes.
+				"etc/ssl/private":     dir(0o710, 0, 0),
+				"usr/lib/ssl/private": symlink("/etc/ssl/private"),
 			},
 			absent: []string{"var/lib/postgresql/15", "var/lib/postgresql/15/main",
-				"etc/ssl/private/ssl-cert-snakeoil.key", "etc/ssl/certs/62742064.0", "dev/null", "etc/hostname"},
+				"etc/ssl/private/ssl-cert-snakeoil.key", "etc/ssl/certs/ssl-cert-snakeoil.pem", "etc/ssl/certs/62742064.0",
+				"dev/null", "etc/hostname"},
 		},
 	}
 	for _, tt := range tests {
@@ -318,6 +327,27 @@ func TestImages(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("PostgreSQL's packages", func(t *testing.T) {
+		// The image's root filesystem is the only one with PostgreSQL; the
+		// backup job of its image needs curl and the CA certificates.
+		var postgres []string
+		for _, args := range env.invocations(t) {
+			for _, arg := range strings.Fields(args) {
+				if packages, ok := strings.CutPrefix(arg, "--include="); ok && strings.Contains(","+packages+",", ",postgresql-15,") {
+					postgres = append(postgres, packages)
+				}
+			}
+		}
+		if len(postgres) != 1 {
+			t.Fatalf("mmdebstrap made %d root filesystems with postgresql-15 (%v), want 1", len(postgres), postgres)
+		}
+		for _, want := range []string{"postgresql-client-15", "curl", "ca-certificates"} {
+			if !strings.Contains(","+postgres[0]+",", ","+want+",") {
+				t.Errorf("PostgreSQL's root filesystem: --include=%s, want %s in it", postgres[0], want)
+			}
+		}
+	})
 
 	t.Run("coredns can bind port 53", func(t *testing.T) {
 		img, err := tarball.ImageFromPath(filepath.Join(env.opts.OutDir, "coredns.tar"), nil)
@@ -626,5 +656,28 @@ func TestSharedRootfsCache(t *testing.T) {
 	}
 	if tarballs, _ := filepath.Glob(filepath.Join(env.opts.RootfsCache, "*.tar")); len(tarballs) != 2 {
 		t.Errorf("shared cache holds %v, want two root filesystems", tarballs)
+	}
+}
+
+// TestDroppedLinks: a symbolic link to a path Drop matches goes with it,
+// whether its target is relative or absolute; links to kept paths stay.
+func TestDroppedLinks(t *testing.T) {
+	d := DebianRootfs{Drop: []string{"etc/ssl/private/*", "etc/ssl/certs/ssl-cert-snakeoil.pem", "var/lib/postgresql/*"}}
+	for _, tt := range []struct {
+		name, target string
+		dropped      bool
+	}{
+		{"etc/ssl/certs/62742064.0", "ssl-cert-snakeoil.pem", true},
+		{"etc/ssl/certs/snakeoil", "/etc/ssl/certs/ssl-cert-snakeoil.pem", true},
+		{"usr/lib/ssl/key", "../../../etc/ssl/private/ssl-cert-snakeoil.key", true},
+		{"usr/lib/data", "/var/lib/postgresql/15/main", true},
+		{"etc/ssl/certs/3513523f.0", "A_Root.pem", false},
+		{"etc/ssl/certs/A_Root.pem", "/usr/share/ca-certificates/mozilla/A_Root.crt", false},
+		{"usr/lib/ssl/private", "/etc/ssl/private", false},
+		{"usr/lib/ssl/cert.pem", "/etc/ssl/certs/ca-certificates.crt", false},
+	} {
+		if got := d.dropped(linkTarget(tt.name, tt.target)); got != tt.dropped {
+			t.Errorf("%s -> %s: dropped %v, want %v", tt.name, tt.target, got, tt.dropped)
+		}
 	}
 }

@@ -16,7 +16,7 @@ type testEnv struct {
 	dir  string
 	opts Options
 	// mmdebstrapRuns is the file the stand-in mmdebstrap adds a line to
-	// per run.
+	// per run: its arguments.
 	mmdebstrapRuns string
 }
 
@@ -66,7 +66,7 @@ func newTestEnv(t *testing.T) *testEnv {
 
 	env.writeBytes(t, "rootfs.tar", 0o644, standInRootfs(t))
 	env.write(t, "mmdebstrap", 0o755, `#!/bin/sh
-echo run >> '`+env.mmdebstrapRuns+`'
+echo "$*" >> '`+env.mmdebstrapRuns+`'
 for arg; do
 	case "$arg" in
 	*.tar) cp '`+filepath.Join(dir, "rootfs.tar")+`' "$arg" ;;
@@ -77,7 +77,9 @@ done
 }
 
 // standInRootfs is a tiny root filesystem as mmdebstrap writes one: names
-// starting with ./, the root folder not first, device files, a hard link.
+// starting with ./, the root folder not first, device files, a hard link;
+// curl, and the CA certificates next to ssl-cert's snake-oil pair, as
+// update-ca-certificates links them.
 func standInRootfs(t *testing.T) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -115,7 +117,15 @@ func standInRootfs(t *testing.T) []byte {
 	add(tar.Header{Typeflag: tar.TypeDir, Name: "./var/lib/postgresql/15/main/", Mode: 0o700, Uid: 999, Gid: 999}, "")
 	add(tar.Header{Typeflag: tar.TypeDir, Name: "./etc/ssl/private/", Mode: 0o710}, "")
 	add(tar.Header{Typeflag: tar.TypeReg, Name: "./etc/ssl/private/ssl-cert-snakeoil.key", Mode: 0o640}, "KEY\n")
+	add(tar.Header{Typeflag: tar.TypeSymlink, Name: "./usr/lib/ssl/private", Linkname: "/etc/ssl/private", Mode: 0o777}, "")
+	add(tar.Header{Typeflag: tar.TypeDir, Name: "./etc/ssl/certs/", Mode: 0o755}, "")
+	add(tar.Header{Typeflag: tar.TypeReg, Name: "./etc/ssl/certs/ssl-cert-snakeoil.pem", Mode: 0o644}, "SNAKE-OIL CERTIFICATE\n")
 	add(tar.Header{Typeflag: tar.TypeSymlink, Name: "./etc/ssl/certs/62742064.0", Linkname: "ssl-cert-snakeoil.pem", Mode: 0o777}, "")
+	add(tar.Header{Typeflag: tar.TypeReg, Name: "./usr/share/ca-certificates/mozilla/A_Root.crt", Mode: 0o644}, "A ROOT CERTIFICATE\n")
+	add(tar.Header{Typeflag: tar.TypeSymlink, Name: "./etc/ssl/certs/A_Root.pem", Linkname: "/usr/share/ca-certificates/mozilla/A_Root.crt", Mode: 0o777}, "")
+	add(tar.Header{Typeflag: tar.TypeSymlink, Name: "./etc/ssl/certs/3513523f.0", Linkname: "A_Root.pem", Mode: 0o777}, "")
+	add(tar.Header{Typeflag: tar.TypeReg, Name: "./etc/ssl/certs/ca-certificates.crt", Mode: 0o644}, "A ROOT CERTIFICATE\n")
+	add(tar.Header{Typeflag: tar.TypeReg, Name: "./usr/bin/curl", Mode: 0o755}, "#!/bin/sh\necho curl\n")
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,12 +166,18 @@ func (e *testEnv) symlink(t *testing.T, rel, target string) {
 // runs is how many times the stand-in mmdebstrap ran.
 func (e *testEnv) runs(t *testing.T) int {
 	t.Helper()
+	return len(e.invocations(t))
+}
+
+// invocations are the stand-in mmdebstrap's arguments, a line per run.
+func (e *testEnv) invocations(t *testing.T) []string {
+	t.Helper()
 	data, err := os.ReadFile(e.mmdebstrapRuns)
 	if os.IsNotExist(err) {
-		return 0
+		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Count(string(data), "\n")
+	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,7 +33,8 @@ const (
 // emptyDirs at /var/run/postgresql and /tmp, a fresh volume at
 // /var/lib/postgresql/data owned root:999 with mode 2775 and lost+found),
 // then checks initdb, password authentication over TCP, the client tools,
-// a clean stop on SIGTERM, the data after a restart and a fast shutdown on
+// the backups' curl (an S3 request signed with --aws-sigv4, https verified
+// with the CA bundle) and that no private key is shipped, a clean stop on SIGTERM, the data after a restart and a fast shutdown on
 // the image's stop signal with a client connected. `make images-run-test`
 // (a step of `make e2e`) builds the image and runs it; it needs root.
 func TestPostgresImageRuns(t *testing.T) {
@@ -123,6 +125,11 @@ func TestPostgresImageRuns(t *testing.T) {
 		{"psql", []string{"psql", "--version"}, nil, 0, "psql (PostgreSQL) 15."},
 		{"read-only root filesystem", []string{"touch", "/etc/written"}, nil, 1, "Read-only file system"},
 		{"the postgres user", []string{"id"}, nil, 0, "uid=999(postgres) gid=999(postgres)"},
+		// The backups' curl: Debian bookworm's, with --aws-sigv4 (7.75+).
+		{"curl", []string{"curl", "--version"}, nil, 0, "curl 7.88.1 "},
+		{"the CA certificates", []string{"bash", "-c", `n=$(grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt) && [ "$n" -gt 100 ] && echo "$n CA certificates"`}, nil, 0, " CA certificates"},
+		{"no snake-oil certificate", []string{"bash", "-c", `find /etc/ssl -name '*snakeoil*' -o -lname '*snakeoil*' | grep . && exit 1; echo none`}, nil, 0, "none"},
+		{"no dangling link", []string{"bash", "-c", `find -L /etc/ssl /usr/lib/ssl -type l | grep . && exit 1; echo none`}, nil, 0, "none"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, code := c.exec(t, tt.env, tt.args...)
@@ -130,6 +137,30 @@ func TestPostgresImageRuns(t *testing.T) {
 				t.Errorf("%s: exit %d, want %d, with %q in:\n%s", strings.Join(tt.args, " "), code, tt.wantExit, tt.want, out)
 			}
 		})
+	}
+	// curl as the backups use it, against servers on the container's
+	// loopback (it has no other network): an S3 request signed with
+	// --aws-sigv4, and https checked against the CA bundle.
+	for _, tt := range []struct {
+		name string
+		args []string
+		want *regexp.Regexp
+	}{
+		{"curl --aws-sigv4", []string{"perl", "-MIO::Socket::INET", "-e", sigv4Echo},
+			regexp.MustCompile(`(?m)^GET /backups/nexios\.dump HTTP/1\.1\r$[\s\S]*^Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/\d{8}/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=[0-9a-f]{64}\r$`)},
+		{"curl over https", []string{"bash", "-c", httpsCheck},
+			regexp.MustCompile(`CAfile: /etc/ssl/certs/ca-certificates\.crt\n[\s\S]*curl: \(60\) SSL certificate problem: self-signed certificate\n[\s\S]*\nexit 60\nexit 0\n$`)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if out, code := c.exec(t, nil, tt.args...); code != 0 || !tt.want.MatchString(out) {
+				t.Errorf("exit %d, want 0 and output matching %s:\n%s", code, tt.want, out)
+			}
+		})
+	}
+	// No private key: ssl-cert's folder is unreadable to postgres, so it is
+	// looked at in the unpacked image.
+	if private, err := os.ReadDir(filepath.Join(c.bundle, "rootfs", "etc", "ssl", "private")); err != nil || len(private) != 0 {
+		t.Errorf("/etc/ssl/private: %v, want an empty folder (%v)", private, err)
 	}
 	c.sql(t, "CREATE TABLE kept (value text); INSERT INTO kept VALUES ('written before the restart')")
 
@@ -165,6 +196,43 @@ func TestPostgresImageRuns(t *testing.T) {
 		t.Errorf("%s: the connected client was not cut off:\n%s", cf.Config.StopSignal, log)
 	}
 }
+
+// sigv4Echo is a one-request HTTP server on the loopback answering with
+// the request's headers, to which it has the image's curl send an S3 GET
+// signed with --aws-sigv4 (the x-amz-content-sha256 header S3 wants is the
+// caller's to add in curl 7.88); it exits with curl's code.
+const sigv4Echo = `
+my $server = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1) or die "listen: $!\n";
+my $url = "http://127.0.0.1:" . $server->sockport . "/backups/nexios.dump";
+defined(my $pid = fork) or die "fork: $!\n";
+if (!$pid) {
+	exec "curl", "-sS", "--fail", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "AKIDEXAMPLE:secret",
+		"-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", $url;
+	die "exec curl: $!\n";
+}
+my $client = $server->accept or die "accept: $!\n";
+my $request = "";
+while (my $line = <$client>) { last if $line eq "\r\n"; $request .= $line }
+print $client "HTTP/1.1 200 OK\r\nContent-Length: " . length($request) . "\r\nConnection: close\r\n\r\n" . $request;
+close $client;
+waitpid $pid, 0;
+exit($? >> 8);
+`
+
+// httpsCheck serves https on the loopback with a self-signed certificate
+// (openssl s_server): the image's curl, verifying with its CA bundle by
+// default, refuses it (exit 60, not 77 for a missing bundle), and accepts it
+// given the certificate as its CA.
+const httpsCheck = `cd /tmp
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 -keyout https-key.pem -out https-cert.pem 2>&1 || exit
+openssl s_server -quiet -www -accept 127.0.0.1:8443 -cert https-cert.pem -key https-key.pem >/dev/null 2>&1 &
+server=$!
+trap 'kill $server; rm -f https-key.pem https-cert.pem' EXIT
+for i in $(seq 50); do (: <>/dev/tcp/127.0.0.1/8443) 2>/dev/null && break; sleep 0.1; done
+curl -sS -v -o /dev/null https://127.0.0.1:8443/ 2>&1; echo "exit $?"
+curl -sS -o /dev/null --cacert https-cert.pem https://127.0.0.1:8443/ 2>&1; echo "exit $?"
+`
 
 // psql is a query over TCP to host as the contract's user and database.
 func psql(host, query string) []string {

@@ -21,7 +21,8 @@ import (
 // DebianRootfs is a Debian root filesystem made by mmdebstrap from the
 // given suite, variant, extra packages, hook folders, essential hooks,
 // mirrors and dpkg options, without the paths Drop matches (patterns as path.Match, without the leading
-// slash; a match drops everything below too). The tarball mmdebstrap writes
+// slash; a match drops everything below too) and without the symbolic links
+// to them, which would be left dangling. The tarball mmdebstrap writes
 // is kept in the cache, keyed on those settings, so it is made once: a
 // Debian point release changes nothing until the cached tarball is removed.
 type DebianRootfs struct {
@@ -131,6 +132,9 @@ func (d DebianRootfs) read(tarball, id string) ([]*entry, error) {
 		if name == "" || d.dropped(name) {
 			continue
 		}
+		if hdr.Typeflag == tar.TypeSymlink && d.dropped(linkTarget(name, hdr.Linkname)) {
+			continue
+		}
 		// archive/tar reads no further than the header, so this is where
 		// the content starts.
 		offset, err := f.Seek(0, io.SeekCurrent)
@@ -187,6 +191,15 @@ func (d DebianRootfs) dropped(name string) bool {
 		}
 	}
 	return false
+}
+
+// linkTarget is the path a symbolic link at name points to, relative to the
+// root like name (one step: links along the way are not followed).
+func linkTarget(name, target string) string {
+	if path.IsAbs(target) {
+		return imagePath(target)
+	}
+	return imagePath(path.Join(path.Dir(name), target))
 }
 
 func tailLines(s string, n int) string {

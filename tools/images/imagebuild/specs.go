@@ -407,14 +407,16 @@ const PostgresUID = 999
 // debianPostgres is a Debian bookworm root filesystem holding PostgreSQL 15
 // (server and client) from Debian's own packages, its postgres user created
 // with the official image's IDs before the packages' scripts would pick
-// others. The main cluster Debian's postinst creates is dropped: the image's
-// entrypoint makes the database in PGDATA.
+// others, plus curl and the CA certificates for the backups: a job of this
+// image uploads pg_dump's files to an S3-compatible bucket with `curl
+// --aws-sigv4`, over https. The main cluster Debian's postinst creates is
+// dropped: the image's entrypoint makes the database in PGDATA.
 var debianPostgres = &Base{
 	Name:     "debian-bookworm-postgresql-15",
 	Upstream: "debian:bookworm (mmdebstrap --variant=essential)",
 	Contents: []Contents{
 		debianBookworm(
-			[]string{"postgresql-15", "postgresql-client-15"},
+			[]string{"postgresql-15", "postgresql-client-15", "curl", "ca-certificates"},
 			[]string{
 				// postgresql-common's postinst runs `adduser --system postgres`
 				// only when there is no such user: this one is kept.
@@ -423,11 +425,13 @@ var debianPostgres = &Base{
 			},
 			[]string{
 				// The main cluster postgresql-15's postinst makes, its
-				// configuration and log, and ssl-cert's snake-oil key pair
-				// with its hash link (the only certificates here): no image
-				// ships a private key.
+				// configuration and log, and ssl-cert's snake-oil key pair:
+				// no image ships a private key. The certificate's hash link
+				// (<hash>.0, the hash of its subject, the build host's name)
+				// goes with it, as a link to a dropped file; the CA
+				// certificates, their links and ca-certificates.crt stay.
 				"etc/postgresql/*", "var/lib/postgresql/*", "var/log/postgresql/*",
-				"etc/ssl/private/*", "etc/ssl/certs/*",
+				"etc/ssl/private/*", "etc/ssl/certs/ssl-cert-snakeoil.pem",
 			},
 		),
 	},
