@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/base64"
 	"os"
 	"path/filepath"
@@ -129,31 +130,45 @@ func TestBrokenStackFiles(t *testing.T) {
 	}
 }
 
+// devSalt is the scratch project's dev stack file's encryption salt, whole (v1:SALT:...).
+func devSalt(t *testing.T, p *pipeline) string {
+	t.Helper()
+	dev, err := os.ReadFile(filepath.Join(p.project, "Pulumi.dev.yaml"))
+	if err != nil {
+		t.Fatalf("reading the dev stack file: %v", err)
+	}
+	salt := regexp.MustCompile(`(?m)^encryptionsalt: (v1:[^:]+:.*)$`).FindSubmatch(dev)
+	if salt == nil {
+		t.Fatal("the dev stack file has no passphrase salt")
+	}
+	return string(salt[1])
+}
+
+// encryptForDev encrypts value as the dev stack file's secure values are, with the dev profile's
+// passphrase on the local cluster (the empty one), for a stack file's `secure:` entry.
+func encryptForDev(ctx context.Context, t *testing.T, p *pipeline, value string) string {
+	t.Helper()
+	salt, _, _ := strings.Cut(strings.TrimPrefix(devSalt(t, p), "v1:"), ":")
+	key, err := base64.StdEncoding.DecodeString(salt)
+	if err != nil {
+		t.Fatalf("the dev stack file's salt: %v", err)
+	}
+	cipher, err := config.NewSymmetricCrypterFromPassphrase("", key).EncryptValue(ctx, value)
+	if err != nil {
+		t.Fatalf("encrypting: %v", err)
+	}
+	return cipher
+}
+
 // TestBrokenSecretValue is a broken stack file whose mistake is inside an encrypted value: the
 // stack files' own check cannot read it, so the command opens the stack (which creates it in the
 // backend), decrypts, refuses, and must take the stack out again, leaving no trace.
 func TestBrokenSecretValue(t *testing.T) {
 	ctx, _, p := pipelineTest(t)
-	dev, err := os.ReadFile(filepath.Join(p.project, "Pulumi.dev.yaml"))
-	if err != nil {
-		t.Fatalf("reading the dev stack file: %v", err)
-	}
-	salt := regexp.MustCompile(`(?m)^encryptionsalt: (v1:([^:]+):.*)$`).FindSubmatch(dev)
-	if salt == nil {
-		t.Fatal("the dev stack file has no passphrase salt")
-	}
-	key, err := base64.StdEncoding.DecodeString(string(salt[2]))
-	if err != nil {
-		t.Fatalf("the dev stack file's salt: %v", err)
-	}
-	// The dev profile's passphrase on the local cluster is the empty one.
-	cipher, err := config.NewSymmetricCrypterFromPassphrase("", key).EncryptValue(ctx, "not a url")
-	if err != nil {
-		t.Fatalf("encrypting: %v", err)
-	}
+	cipher, salt := encryptForDev(ctx, t, p, "not a url"), devSalt(t, p)
 	const stack = "broken-secret"
 	file := brokenApp + "  nexios:monitoring:\n    alertmanager:\n      webhookUrl:\n        secure: " + cipher + "\n"
-	if err := os.WriteFile(filepath.Join(p.project, "Pulumi."+stack+".yaml"), []byte("config:\n"+file+"encryptionsalt: "+string(salt[1])+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(p.project, "Pulumi."+stack+".yaml"), []byte("config:\n"+file+"encryptionsalt: "+salt+"\n"), 0o644); err != nil {
 		t.Fatalf("writing the stack file: %v", err)
 	}
 	for _, command := range []string{"preview", "up"} {

@@ -2,13 +2,15 @@
 # C parts (runc's seccomp support, pause), the images' Debian files, the real
 # node's network tools, and the example app's Python for its unit tests (the
 # unit tests' promtool and amtool are built from the images' releases, see
-# mk/upstream.mk). On a Debian machine as root, missing ones are installed with
+# mk/upstream.mk), and curl and jq (the backup script's unit test, the drill's
+# documented restore). On a Debian machine as root, missing ones are installed with
 # apt-get (what a fresh machine needs to run `make up` and `make test`);
 # elsewhere the command to run is printed.
 HOST_PACKAGES := gcc libc6-dev pkg-config libseccomp-dev \
 	mmdebstrap busybox-static ca-certificates tzdata netbase \
 	iproute2 util-linux procps iptables ipset conntrack \
-	python3 python3-uvicorn python3-prometheus-client python3-psycopg2
+	python3 python3-uvicorn python3-prometheus-client python3-psycopg2 \
+	curl jq
 
 .PHONY: host-packages
 
