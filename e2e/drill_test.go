@@ -77,11 +77,10 @@ func TestDisasterRecoveryDrill(t *testing.T) {
 		t.Fatalf("starting the drill's bucket: %v", err)
 	}
 	t.Cleanup(func() { bucket.Close() })
-	_, port, _ := strings.Cut(strings.TrimPrefix(bucket.URL, "http://"), ":")
 	editStack(t, p, nil, fmt.Sprintf("  nexios:postgres:\n    backup:\n      enabled: true\n      retention: 3\n      storageSize: 256Mi\n"+
-		"      s3:\n        endpoint: http://%s:%s\n        bucket: %s\n        prefix: %s\n        region: %s\n        accessKeyId: %s\n"+
+		"      s3:\n        endpoint: http://%s:%d\n        bucket: %s\n        prefix: %s\n        region: %s\n        accessKeyId: %s\n"+
 		"        secretAccessKey:\n          secure: %s\n",
-		hostOnLink, port, drillBucket.name, drillBucket.prefix, drillBucket.region, drillBucket.keyID, encryptForDev(ctx, t, p, drillBucket.secretKey)))
+		hostOnLink, bucket.Port, drillBucket.name, drillBucket.prefix, drillBucket.region, drillBucket.keyID, encryptForDev(ctx, t, p, drillBucket.secretKey)))
 	cluster := p.onOwnClusterWith(ctx, drillCluster, 1)
 
 	p.mustRun(ctx, "up", "dev")

@@ -47,11 +47,21 @@ const (
 // each request signed with AWS Signature Version 4 for $S3_REGION and a signed payload hash, as S3
 // requires; $BACKUP_DIR is then scratch space for one dump. A listing is read whole into a file
 // before it is used, so a failed request stops the script instead of reading as "no dumps"; it reads
-// one page of ListObjectsV2 (1,000 keys), far above any retention, which each run restores. The
-// script is POSIX sh (Debian's is dash).
+// one page of ListObjectsV2 (1,000 keys), far above any retention, which each run restores.
+//
+// A new pod's NetworkPolicy rules take a moment to be programmed on its node (kube-router's showed
+// the first connections of a Job's pod refused, and every retry's pod is new), so the script waits up
+// to a minute for the server to answer, and curl retries refused connections and transient errors.
+// The script is POSIX sh (Debian's is dash).
 const BackupScript = `set -eu
 mode=${1:-` + ModeBackup + `}
 prefix="$PGDATABASE-"
+tries=0
+until pg_isready -q -t 2; do
+  tries=$((tries + 1))
+  [ "$tries" -lt 60 ] || { echo "the database at $PGHOST:$PGPORT does not answer" >&2; exit 1; }
+  sleep 1
+done
 if [ -n "${S3_BUCKET:-}" ]; then
   where="$S3_ENDPOINT/$S3_BUCKET/$S3_PREFIX"
   none=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
@@ -59,7 +69,7 @@ if [ -n "${S3_BUCKET:-}" ]; then
     hash=$1
     shift
     printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
-      curl --config - --fail --silent --show-error --aws-sigv4 "aws:amz:$S3_REGION:s3" -H "x-amz-content-sha256: $hash" "$@"
+      curl --config - --fail --silent --show-error --retry 5 --retry-connrefused --aws-sigv4 "aws:amz:$S3_REGION:s3" -H "x-amz-content-sha256: $hash" "$@"
   }
   dumps() {
     s3 "$none" -o "$BACKUP_DIR/.list.xml" "$S3_ENDPOINT/$S3_BUCKET?list-type=2&prefix=$(printf %s "$S3_PREFIX$prefix" | sed 's,/,%2F,g')"

@@ -466,6 +466,7 @@ func TestBackupScript(t *testing.T) {
 				continue
 			}
 			t.Run(tt.name+" on the "+target, func(t *testing.T) {
+				t.Parallel()
 				var store dumpStore
 				var bucket *bucketStore
 				if target == "claim" {
@@ -484,11 +485,13 @@ func TestBackupScript(t *testing.T) {
 					// What a run cut short left: removed by the next backup.
 					store.seed(t, ".nexios-20260104T020000Z.dump.partial")
 				}
-				bin, record := t.TempDir(), filepath.Join(t.TempDir(), "ran")
+				bin, record, waited := t.TempDir(), filepath.Join(t.TempDir(), "ran"), filepath.Join(t.TempDir(), "waited")
 				stubs := map[string]string{
 					// pg_dump's stand-in checks it is asked for the custom format and writes where told.
 					"pg_dump":    "[ \"$1\" = -Fc ] && [ \"$2\" = -f ] || { echo \"unexpected arguments: $*\" >&2; exit 2; }\necho dump > \"$3\"\n",
 					"pg_restore": "last=; for a; do last=$a; done\necho \"$* $(cat \"$last\")\" > " + record + "\n",
+					// The server answers from the second try, as when its policy is programmed late.
+					"pg_isready": "echo x >> " + waited + "\n[ $(wc -l < " + waited + ") -ge 2 ]\n",
 				}
 				for name, body := range stubs {
 					if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
@@ -499,6 +502,9 @@ func TestBackupScript(t *testing.T) {
 				cmd.Env = append(os.Environ(), append(store.env(), "PATH="+bin+":"+os.Getenv("PATH"), "PGDATABASE=nexios", "RETENTION="+tt.retention)...)
 				out, err := cmd.CombinedOutput()
 				ran, _ := os.ReadFile(record)
+				if tries, _ := os.ReadFile(waited); strings.Count(string(tries), "x") != 2 {
+					t.Errorf("pg_isready ran %d times, want 2: the script waits until the server answers", strings.Count(string(tries), "x"))
+				}
 				if tt.failure != "" {
 					if err == nil || !strings.Contains(string(out), tt.failure) || len(ran) > 0 {
 						t.Errorf("err %v, pg_restore ran with %q, want a failure saying %q:\n%s", err, ran, tt.failure, out)

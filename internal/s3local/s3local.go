@@ -34,8 +34,10 @@ type Credentials struct {
 
 // Server serves one bucket over plain HTTP, path-style (URL/Bucket/key).
 type Server struct {
-	// URL is the endpoint, http://ADDRESS:PORT, on the address it was started on.
+	// URL is the endpoint, http://ADDRESS:PORT, on the address it was started on; Port is its port,
+	// for an endpoint on another of the machine's addresses.
 	URL    string
+	Port   int
 	Bucket string
 	creds  Credentials
 
@@ -63,6 +65,7 @@ func Start(listen, bucket string, creds Credentials) (*Server, error) {
 	}
 	s := &Server{
 		URL:      "http://" + listener.Addr().String(),
+		Port:     listener.Addr().(*net.TCPAddr).Port,
 		Bucket:   bucket,
 		creds:    creds,
 		backend:  backend,
