@@ -52,6 +52,9 @@ func TestRollback(t *testing.T) {
 		t.Fatal("the rotation did not change the generated key: the test proves nothing")
 	}
 	checkDeployed(t, api, currentOutputs(ctx, t, p), "info", newDatabaseURL)
+	// A refresh in the history, which rollback must refuse as a target (up refreshes inside its own
+	// update, which leaves no refresh entry).
+	p.mustRun(ctx, "refresh", "dev")
 	historyBefore := stackHistory(ctx, t, tc, p)
 	stackFile, err := os.ReadFile(filepath.Join(p.project, "Pulumi.dev.yaml"))
 	if err != nil {

@@ -43,6 +43,12 @@ func refreshOf(result apitype.OpType, typ, name string) []events.EngineEvent {
 	return []events.EngineEvent{preEvent(apitype.OpRefresh, typ, name), outputsEvent(result, typ, name)}
 }
 
+// drifted gives an outputs event the detailed diff of a refresh that found a property changed.
+func drifted(e events.EngineEvent) events.EngineEvent {
+	e.ResOutputsEvent.Metadata.DetailedDiff = map[string]apitype.PropertyDiff{"data.LOG_LEVEL": {Kind: apitype.DiffUpdate}}
+	return e
+}
+
 func concat(streams ...[]events.EngineEvent) []events.EngineEvent {
 	var out []events.EngineEvent
 	for _, s := range streams {
@@ -62,6 +68,7 @@ func TestCollectCountsWhatTheEngineReports(t *testing.T) {
 		name    string
 		stream  []events.EngineEvent
 		changed int
+		drifted int
 		totals  map[string]int
 		byType  map[string]map[string]int
 	}{
@@ -103,6 +110,41 @@ func TestCollectCountsWhatTheEngineReports(t *testing.T) {
 			totals:  map[string]int{"same": 1},
 		},
 		{
+			name: "refresh then a plan of nothing reports the plan, once",
+			stream: concat(refreshOf(apitype.OpSame, deploymentType, "app"), refreshOf(apitype.OpSame, serviceType, "app"),
+				[]events.EngineEvent{preEvent(apitype.OpSame, deploymentType, "app"), outputsEvent(apitype.OpSame, deploymentType, "app"), preEvent(apitype.OpSame, serviceType, "app")}),
+			changed: 0,
+			totals:  map[string]int{"same": 2},
+		},
+		{
+			name: "refresh finding drift then the plan repairing it",
+			stream: concat(refreshOf(apitype.OpUpdate, deploymentType, "app"), refreshOf(apitype.OpSame, serviceType, "app"),
+				[]events.EngineEvent{preEvent(apitype.OpUpdate, deploymentType, "app"), outputsEvent(apitype.OpUpdate, deploymentType, "app"), preEvent(apitype.OpSame, serviceType, "app")}),
+			changed: 1,
+			drifted: 1,
+			totals:  map[string]int{"update": 1, "same": 1},
+			byType:  map[string]map[string]int{deploymentType: {"update": 1}},
+		},
+		{
+			name: "a refresh inside a preview tells its outcome by its diff",
+			stream: []events.EngineEvent{
+				preEvent(apitype.OpRefresh, deploymentType, "app"), drifted(outputsEvent(apitype.OpRefresh, deploymentType, "app")),
+				preEvent(apitype.OpRefresh, serviceType, "app"), outputsEvent(apitype.OpRefresh, serviceType, "app"),
+				preEvent(apitype.OpUpdate, deploymentType, "app"), preEvent(apitype.OpSame, serviceType, "app"),
+			},
+			changed: 1,
+			drifted: 1,
+			totals:  map[string]int{"update": 1, "same": 1},
+		},
+		{
+			name: "drift the plan leaves alone",
+			stream: concat(refreshOf(apitype.OpUpdate, deploymentType, "app"),
+				[]events.EngineEvent{preEvent(apitype.OpSame, deploymentType, "app")}),
+			changed: 0,
+			drifted: 1,
+			totals:  map[string]int{"same": 1},
+		},
+		{
 			name: "a replace is one change",
 			stream: []events.EngineEvent{
 				preEvent(apitype.OpSame, stackType, "nexios-dev"),
@@ -140,6 +182,9 @@ func TestCollectCountsWhatTheEngineReports(t *testing.T) {
 			}
 			close(ch)
 			s := <-done
+			if s.Drifted != tt.drifted {
+				t.Errorf("drifted = %d, want %d", s.Drifted, tt.drifted)
+			}
 			if s.Changed != tt.changed {
 				t.Errorf("changed = %d, want %d (totals %v)", s.Changed, tt.changed, s.Totals)
 			}

@@ -68,6 +68,8 @@ type changeSummary struct {
 	ByType    map[string]map[string]int `json:"byType"`
 	// Changed counts every resource whose operation is neither "same" nor "read".
 	Changed int `json:"changed"`
+	// Drifted counts the resources a refresh before the plan found changed in the cluster.
+	Drifted int `json:"drifted,omitempty"`
 	// Resources holds every resource's step, in the engine's order.
 	Resources []resourceChange `json:"resources"`
 	Diff      string           `json:"diff,omitempty"`
@@ -93,8 +95,11 @@ var replacementParts = map[apitype.OpType]bool{
 // outcome, never as a change by itself. Component resources get no outputs event: the engine never
 // reads them and they cannot drift, so they count as "same". A failed read counts as nothing; the run
 // reports the failure.
+//
+// A run that refreshes and then plans (a preview or an update with refresh) reports its plan, the
+// steps that follow the refresh; what the refresh found is counted apart, as Drifted.
 func collect(stack string, ch <-chan events.EngineEvent, done chan<- changeSummary) {
-	s := changeSummary{Stack: stack, Totals: map[string]int{}, ByType: map[string]map[string]int{}, Resources: []resourceChange{}}
+	planned, refreshed := newChangeSummary(stack), newChangeSummary(stack)
 	refreshing := map[string]string{} // URN -> type, for refresh steps awaiting their outcome
 	for e := range ch {
 		switch {
@@ -105,24 +110,52 @@ func collect(stack string, ch <-chan events.EngineEvent, done chan<- changeSumma
 			case m.Op == apitype.OpRefresh:
 				refreshing[m.URN] = m.Type
 			default:
-				s.count(m.Type, m.Op)
-				s.Resources = append(s.Resources, newResourceChange(m))
+				planned.add(m)
 			}
 		case e.ResOutputsEvent != nil:
 			m := e.ResOutputsEvent.Metadata
 			if _, ok := refreshing[m.URN]; ok {
 				delete(refreshing, m.URN)
-				s.count(m.Type, m.Op)
-				s.Resources = append(s.Resources, newResourceChange(m))
+				m.Op = refreshOutcome(m)
+				refreshed.add(m)
 			}
 		case e.ResOpFailedEvent != nil:
 			delete(refreshing, e.ResOpFailedEvent.Metadata.URN)
 		}
 	}
 	for _, typ := range refreshing {
-		s.count(typ, apitype.OpSame)
+		refreshed.count(typ, apitype.OpSame)
 	}
-	done <- s
+	if len(planned.Resources) == 0 {
+		done <- refreshed
+		return
+	}
+	planned.Drifted = refreshed.Changed
+	done <- planned
+}
+
+// refreshOutcome is a refresh step's result. A refresh run's outputs event carries it as its op; a
+// refresh inside a preview keeps the op "refresh" and tells its result by its diff alone (a resource
+// found deleted shows no diff there: the plan that follows creates it again).
+func refreshOutcome(m apitype.StepEventMetadata) apitype.OpType {
+	switch {
+	case m.Op != apitype.OpRefresh:
+		return m.Op
+	case len(m.Diffs) > 0 || len(m.DetailedDiff) > 0:
+		return apitype.OpUpdate
+	default:
+		return apitype.OpSame
+	}
+}
+
+func newChangeSummary(stack string) changeSummary {
+	return changeSummary{Stack: stack, Totals: map[string]int{}, ByType: map[string]map[string]int{}, Resources: []resourceChange{}}
+}
+
+// add counts a resource's step and records it.
+func (s *changeSummary) add(m apitype.StepEventMetadata) {
+	s.count(m.Type, m.Op)
+	s.Resources = append(s.Resources, newResourceChange(m))
 }
 
 // stackType is the root resource of every stack, which the summary leaves out.
@@ -348,32 +381,36 @@ func (d *deployer) up(ctx context.Context) (auto.OutputMap, error) {
 	if err := d.checkSharedCluster(ctx); err != nil {
 		return nil, err
 	}
-	if empty {
+	var outputs auto.OutputMap
+	switch {
+	case empty:
 		// Two engine runs saved on a first up (a third of its time on the local cluster): with no
 		// resource in the state there is nothing to refresh, and a plan that can only create has no
 		// step to gate (nothing replaced or deleted, no provider replaced, no protection lowered).
 		fmt.Fprintf(d.stdout, "stack %s holds no resources yet: no refresh, and a plan of creates only has no risk to gate\n", d.opts.stack)
-	} else {
-		// The plan is judged before anything in the cluster changes. The refresh first records what
-		// changed behind the program's back, so the plan (and the update) repairs drift.
-		if _, err := d.runRefresh(ctx); err != nil {
+		if outputs, err = d.update(ctx, false); err != nil {
 			return nil, err
 		}
-		if err := d.checkPlan(ctx); err != nil {
+	default:
+		// The plan is judged before anything in the cluster changes. It is made after a refresh in
+		// the same engine run, so it repairs what changed behind the program's back; the update
+		// refreshes again, so it acts on the cluster as it is then.
+		plan, err := d.checkPlan(ctx)
+		if err != nil {
 			return nil, err
 		}
-	}
-	ch := make(chan events.EngineEvent)
-	creates := watchCreates(ch)
-	res, err := d.stack.Up(ctx, optup.EventStreams(ch), optup.ProgressStreams(d.stdout), optup.ErrorProgressStreams(d.stderr))
-	if err != nil {
-		err = fmt.Errorf("update of stack %q failed: %w", d.opts.stack, err)
-		if ctx.Err() != nil {
-			// Cancelled: the creates in flight may have left objects the state knows nothing of (see
-			// cancelled.go). The state is written with a context of its own: ctx is done.
-			return nil, errors.Join(err, d.adoptCancelledCreates(context.WithoutCancel(ctx), creates.unfinished(5*time.Second)))
+		if plan.Changed == 0 && plan.Drifted == 0 {
+			// The cluster matches the state and the program has nothing to change: an update would
+			// only repeat the refresh and the plan (a third of a no-change up's time).
+			fmt.Fprintf(d.stdout, "stack %s: the cluster matches the state and nothing is to change: no update run\n", d.opts.stack)
+			if outputs, err = d.stack.Outputs(ctx); err != nil {
+				return nil, fmt.Errorf("reading the outputs of stack %q: %w", d.opts.stack, err)
+			}
+			break
 		}
-		return nil, err
+		if outputs, err = d.update(ctx, true); err != nil {
+			return nil, err
+		}
 	}
 	if d.localCluster != nil {
 		// What ran for real and what kwok only simulated is what a user must know to trust a
@@ -385,31 +422,56 @@ func (d *deployer) up(ctx context.Context) (auto.OutputMap, error) {
 		fmt.Fprintf(d.stdout, "\n%s", table)
 	}
 	fmt.Fprintf(d.stdout, "\nOutputs of stack %s:\n", d.opts.stack)
-	return res.Outputs, printOutputs(d.stdout, res.Outputs, false, false)
+	return outputs, printOutputs(d.stdout, outputs, false, false)
 }
 
-// checkPlan previews the update, prints every step it would take with its risk, and refuses a plan
-// with a destructive step (data loss, the provider replaced) unless --allow-destructive says it is
-// meant; a prod stack also needs --confirm with its name.
-func (d *deployer) checkPlan(ctx context.Context) error {
+// update runs the engine's update, refreshing first when asked, and returns the stack's outputs.
+func (d *deployer) update(ctx context.Context, refresh bool) (auto.OutputMap, error) {
+	ch := make(chan events.EngineEvent)
+	creates := watchCreates(ch)
+	opts := []optup.Option{optup.EventStreams(ch), optup.ProgressStreams(d.stdout), optup.ErrorProgressStreams(d.stderr)}
+	if refresh {
+		opts = append(opts, optup.Refresh())
+	}
+	res, err := d.stack.Up(ctx, opts...)
+	if err != nil {
+		err = fmt.Errorf("update of stack %q failed: %w", d.opts.stack, err)
+		if ctx.Err() != nil {
+			// Cancelled: the creates in flight may have left objects the state knows nothing of (see
+			// cancelled.go). The state is written with a context of its own: ctx is done.
+			return nil, errors.Join(err, d.adoptCancelledCreates(context.WithoutCancel(ctx), creates.unfinished(5*time.Second)))
+		}
+		return nil, err
+	}
+	return res.Outputs, nil
+}
+
+// checkPlan refreshes and previews the update in one engine run (the state is left as it is), prints
+// every step it would take with its risk, and refuses a plan with a destructive step (data loss, the
+// provider replaced) unless --allow-destructive says it is meant; a prod stack also needs --confirm
+// with its name. It returns the plan.
+func (d *deployer) checkPlan(ctx context.Context) (changeSummary, error) {
 	ch := make(chan events.EngineEvent)
 	done := make(chan changeSummary, 1)
 	go collect(d.opts.stack, ch, done)
 	// The preview's progress repeats the plan printed below; it is shown only when the preview fails,
 	// since the engine's diagnostics are in it.
 	var progress bytes.Buffer
-	if _, err := d.stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.ProgressStreams(&progress), optpreview.ErrorProgressStreams(d.stderr)); err != nil {
+	if _, err := d.stack.Preview(ctx, optpreview.Refresh(), optpreview.EventStreams(ch), optpreview.ProgressStreams(&progress), optpreview.ErrorProgressStreams(d.stderr)); err != nil {
 		fmt.Fprint(d.stdout, progress.String())
-		return fmt.Errorf("preview of stack %q before the update failed: %w", d.opts.stack, err)
+		return changeSummary{}, fmt.Errorf("preview of stack %q before the update failed: %w", d.opts.stack, err)
 	}
 	plan := <-done
 	fmt.Fprintf(d.stdout, "\nPlan of stack %s:\n", d.opts.stack)
+	if plan.Drifted > 0 {
+		fmt.Fprintf(d.stdout, "the refresh found %d resource(s) changed in the cluster behind the program's back; the plan acts on the cluster as it is\n", plan.Drifted)
+	}
 	for _, line := range plan.lines() {
 		fmt.Fprintln(d.stdout, line)
 	}
 	risky := plan.destructiveSteps()
 	if len(risky) == 0 {
-		return nil
+		return plan, nil
 	}
 	var steps []string
 	for _, c := range risky {
@@ -424,11 +486,11 @@ func (d *deployer) checkPlan(ctx context.Context) error {
 		needed += " --confirm " + d.opts.stack
 	}
 	if !d.opts.allowDestructive || (d.config.Environment == stacks.Prod && d.opts.confirm != d.opts.stack) {
-		return invalid(fmt.Errorf("stack %q: the plan has %d destructive step(s); nothing in the cluster was changed:\n%s\nif that is really meant, run again with %s",
+		return changeSummary{}, invalid(fmt.Errorf("stack %q: the plan has %d destructive step(s); nothing in the cluster was changed:\n%s\nif that is really meant, run again with %s",
 			d.opts.stack, len(risky), strings.Join(steps, "\n"), needed))
 	}
 	fmt.Fprintf(d.stderr, "deploy: going ahead with %d destructive step(s), as --allow-destructive asks:\n%s\n", len(risky), strings.Join(steps, "\n"))
-	return nil
+	return plan, nil
 }
 
 // drift previews a refresh: what changed in the cluster behind the program's back, per resource and
