@@ -463,11 +463,12 @@ func TestPipeline(t *testing.T) {
 	// command needs to start, so racing two real runs would test the scheduler. Instead a real run's
 	// lock file is kept and put back, exactly what a concurrent run (or an interrupted one) leaves.
 	t.Run("a locked stack fails fast with a clear message and cancel clears it", func(t *testing.T) {
+		// A refresh holds the lock for its whole run (an up with nothing to change takes none).
 		first := make(chan result, 1)
-		go func() { first <- p.run(ctx, "up", "dev") }()
+		go func() { first <- p.run(ctx, "refresh", "dev") }()
 		lockPath, lock := waitForLock(ctx, t, p.project)
 		if r := <-first; r.code != 0 {
-			t.Fatalf("first up failed: %d\n%s", r.code, r.stderr)
+			t.Fatalf("the refresh failed: %d\n%s", r.code, r.stderr)
 		}
 		if err := os.WriteFile(lockPath, lock, 0o644); err != nil {
 			t.Fatalf("restoring the lock: %v", err)

@@ -43,6 +43,14 @@ func refreshOf(result apitype.OpType, typ, name string) []events.EngineEvent {
 	return []events.EngineEvent{preEvent(apitype.OpRefresh, typ, name), outputsEvent(result, typ, name)}
 }
 
+// stackOutputs is the stack's outputs event of a run that registers exports, the state holding old.
+func stackOutputs(old, exports map[string]any) events.EngineEvent {
+	m := meta(apitype.OpSame, stackType, "nexios-dev")
+	m.Old = &apitype.StepEventStateMetadata{Outputs: old}
+	m.New = &apitype.StepEventStateMetadata{Outputs: exports}
+	return events.EngineEvent{EngineEvent: apitype.EngineEvent{ResOutputsEvent: &apitype.ResOutputsEvent{Metadata: m}}}
+}
+
 // drifted gives an outputs event the detailed diff of a refresh that found a property changed.
 func drifted(e events.EngineEvent) events.EngineEvent {
 	e.ResOutputsEvent.Metadata.DetailedDiff = map[string]apitype.PropertyDiff{"data.LOG_LEVEL": {Kind: apitype.DiffUpdate}}
@@ -69,8 +77,10 @@ func TestCollectCountsWhatTheEngineReports(t *testing.T) {
 		stream  []events.EngineEvent
 		changed int
 		drifted int
-		totals  map[string]int
-		byType  map[string]map[string]int
+		// outputsChanged: the stack's exports differ from the state's.
+		outputsChanged bool
+		totals         map[string]int
+		byType         map[string]map[string]int
 	}{
 		{
 			name: "refresh with no drift",
@@ -137,6 +147,24 @@ func TestCollectCountsWhatTheEngineReports(t *testing.T) {
 			totals:  map[string]int{"update": 1, "same": 1},
 		},
 		{
+			name: "a plan whose only change is an export",
+			stream: []events.EngineEvent{
+				preEvent(apitype.OpSame, stackType, "nexios-dev"), preEvent(apitype.OpSame, serviceType, "app"),
+				stackOutputs(map[string]any{"serviceName": "nexios"}, map[string]any{"serviceName": "nexios", "servicePort": 80}),
+			},
+			changed:        0,
+			outputsChanged: true,
+			totals:         map[string]int{"same": 1},
+		},
+		{
+			name: "a plan with the exports unchanged",
+			stream: []events.EngineEvent{
+				preEvent(apitype.OpSame, stackType, "nexios-dev"), preEvent(apitype.OpSame, serviceType, "app"),
+				stackOutputs(map[string]any{"serviceName": "nexios"}, map[string]any{"serviceName": "nexios"}),
+			},
+			totals: map[string]int{"same": 1},
+		},
+		{
 			name: "drift the plan leaves alone",
 			stream: concat(refreshOf(apitype.OpUpdate, deploymentType, "app"),
 				[]events.EngineEvent{preEvent(apitype.OpSame, deploymentType, "app")}),
@@ -182,6 +210,9 @@ func TestCollectCountsWhatTheEngineReports(t *testing.T) {
 			}
 			close(ch)
 			s := <-done
+			if s.OutputsChanged != tt.outputsChanged {
+				t.Errorf("outputsChanged = %v, want %v", s.OutputsChanged, tt.outputsChanged)
+			}
 			if s.Drifted != tt.drifted {
 				t.Errorf("drifted = %d, want %d", s.Drifted, tt.drifted)
 			}

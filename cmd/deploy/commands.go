@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -70,6 +71,9 @@ type changeSummary struct {
 	Changed int `json:"changed"`
 	// Drifted counts the resources a refresh before the plan found changed in the cluster.
 	Drifted int `json:"drifted,omitempty"`
+	// OutputsChanged tells that the stack's exports differ from the state's (a program that exports
+	// something new, say), which only an update records.
+	OutputsChanged bool `json:"outputsChanged,omitempty"`
 	// Resources holds every resource's step, in the engine's order.
 	Resources []resourceChange `json:"resources"`
 	Diff      string           `json:"diff,omitempty"`
@@ -114,6 +118,10 @@ func collect(stack string, ch <-chan events.EngineEvent, done chan<- changeSumma
 			}
 		case e.ResOutputsEvent != nil:
 			m := e.ResOutputsEvent.Metadata
+			if m.Type == stackType && m.Op != apitype.OpRefresh && m.Old != nil && m.New != nil {
+				// The stack's last outputs event holds the exports the run registers.
+				planned.OutputsChanged = !reflect.DeepEqual(m.Old.Outputs, m.New.Outputs)
+			}
 			if _, ok := refreshing[m.URN]; ok {
 				delete(refreshing, m.URN)
 				m.Op = refreshOutcome(m)
@@ -371,7 +379,7 @@ func (d *deployer) up(ctx context.Context) (auto.OutputMap, error) {
 			return nil, invalid(localClusterError(d.opts.stack, limits))
 		}
 	}
-	empty, err := d.requireRecovered(ctx)
+	deployment, empty, err := d.requireRecovered(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -399,11 +407,15 @@ func (d *deployer) up(ctx context.Context) (auto.OutputMap, error) {
 		if err != nil {
 			return nil, err
 		}
-		if plan.Changed == 0 && plan.Drifted == 0 {
-			// The cluster matches the state and the program has nothing to change: an update would
-			// only repeat the refresh and the plan (a third of a no-change up's time).
+		if plan.Changed == 0 && plan.Drifted == 0 && !plan.OutputsChanged {
+			// The cluster matches the state and the program has nothing to change, its exports
+			// included: an update would only repeat the refresh and the plan. The outputs are the
+			// state's, exported before the plan, which changed nothing.
+			if err := d.refuseIfLocked(); err != nil {
+				return nil, err
+			}
 			fmt.Fprintf(d.stdout, "stack %s: the cluster matches the state and nothing is to change: no update run\n", d.opts.stack)
-			if outputs, err = d.stack.Outputs(ctx); err != nil {
+			if outputs, err = stateOutputs(deployment); err != nil {
 				return nil, fmt.Errorf("reading the outputs of stack %q: %w", d.opts.stack, err)
 			}
 			break
@@ -553,7 +565,7 @@ func (d *deployer) destroy(ctx context.Context) error {
 		return invalid(fmt.Errorf("stack %q is a prod stack: destroying it deletes the production app; "+
 			"if that is really meant, run again with --confirm %s", d.opts.stack, d.opts.stack))
 	}
-	if _, err := d.requireRecovered(ctx); err != nil {
+	if _, _, err := d.requireRecovered(ctx); err != nil {
 		return err
 	}
 	if err := d.ensureLocalCluster(ctx); err != nil {

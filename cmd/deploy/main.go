@@ -188,9 +188,11 @@ templates such as Elasticsearch's or Prometheus' storage, or a Namespace replace
 replaces-provider (the Kubernetes provider replaced, and everything under it). --json writes the same
 per resource (resources[]), --summary-file as a Markdown table for a pull-request comment.
 
-up refreshes the state from the cluster, previews, prints the plan with each step's risk, and refuses
-(exit 2, nothing in the cluster changed) a plan with a data-loss or replaces-provider step unless
---allow-destructive is given; a prod stack also needs --confirm with its name.
+up previews after a refresh from the cluster, prints the plan with each step's risk, and refuses (exit
+2, nothing in the cluster changed) a plan with a data-loss or replaces-provider step unless
+--allow-destructive is given; a prod stack also needs --confirm with its name. It then updates, with a
+refresh first, so drift is repaired; a plan with nothing to change and no drift ends there ("no update
+run"), printing the outputs.
 
 up --verify then watches the release for app.rollout.bakeSeconds: every pod Ready (45 s of grace), no
 container restarts and, with the bundled Prometheus, the release's 5xx ratio and p95 latency at or
@@ -204,7 +206,7 @@ up puts it back).
 rollback re-applies the configuration of an earlier successful update from the stack's own history
 (pulumi stack history): update N with --to N, by default the last successful update before the latest
 update (N as the Pulumi Cloud numbers runs; on a file backend, whose history shows 0, deploy numbers
-them the same way: 1 the oldest run of any kind). It goes through up's gate (refresh, the plan with its risks, a destructive plan refused with
+them the same way: 1 the oldest run of any kind). It goes through up's gate (the plan after a refresh, with its risks, a destructive plan refused with
 exit 2 unless --allow-destructive, prod also --confirm). The stack file is not touched: it still holds
 the newer configuration, which the next up applies again unless you revert it (e.g. with git). A
 rollback restores configuration, not code: the current program runs. Secrets in the old configuration

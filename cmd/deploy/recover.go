@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/sig"
 	"gopkg.in/yaml.v3"
 )
 
@@ -73,17 +75,17 @@ func (d *deployer) recover(ctx context.Context) error {
 // of pending creates (it makes new ones, under new names), and neither up nor destroy can act on an
 // adopted object that was not read back from the cluster. It also says whether the state holds no
 // resource at all (a new stack, or a destroyed one).
-func (d *deployer) requireRecovered(ctx context.Context) (empty bool, err error) {
+func (d *deployer) requireRecovered(ctx context.Context) (deployment json.RawMessage, empty bool, err error) {
 	state, err := d.stack.Export(ctx)
 	if err != nil {
-		return false, fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
+		return nil, false, fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
 	}
 	pending, unread, err := leftovers(state.Deployment)
 	if err != nil {
-		return false, fmt.Errorf("stack %q: %w", d.opts.stack, err)
+		return nil, false, fmt.Errorf("stack %q: %w", d.opts.stack, err)
 	}
 	if pending+unread > 0 {
-		return false, fmt.Errorf("stack %q holds what an interrupted run left (%d pending operation(s), %d adopted object(s) not yet read "+
+		return nil, false, fmt.Errorf("stack %q holds what an interrupted run left (%d pending operation(s), %d adopted object(s) not yet read "+
 			"back from the cluster), which %s would leave orphaned or fail on: run `deploy recover %s` first",
 			d.opts.stack, pending, unread, d.opts.command, d.opts.stack)
 	}
@@ -91,9 +93,47 @@ func (d *deployer) requireRecovered(ctx context.Context) (empty bool, err error)
 		Resources []json.RawMessage `json:"resources"`
 	}
 	if err := json.Unmarshal(state.Deployment, &resources); err != nil {
-		return false, fmt.Errorf("reading the exported state of stack %q: %w", d.opts.stack, err)
+		return nil, false, fmt.Errorf("reading the exported state of stack %q: %w", d.opts.stack, err)
 	}
-	return len(resources.Resources) == 0, nil
+	return state.Deployment, len(resources.Resources) == 0, nil
+}
+
+// stateOutputs reads the stack's outputs from an exported deployment, as `pulumi stack output`
+// reports them: a secret (exported with its plaintext beside the engine's secret signature) is
+// flagged. It spares the two CLI runs auto.Stack.Outputs makes when the state is already at hand.
+func stateOutputs(deployment json.RawMessage) (auto.OutputMap, error) {
+	var state struct {
+		Resources []struct {
+			Type    string                     `json:"type"`
+			Outputs map[string]json.RawMessage `json:"outputs"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal(deployment, &state); err != nil {
+		return nil, fmt.Errorf("reading the exported state: %w", err)
+	}
+	outputs := auto.OutputMap{}
+	for _, r := range state.Resources {
+		if r.Type != stackType {
+			continue
+		}
+		for key, raw := range r.Outputs {
+			var wrapper map[string]json.RawMessage
+			secret := json.Unmarshal(raw, &wrapper) == nil && string(wrapper[sig.Key]) == `"`+sig.Secret+`"`
+			if secret {
+				var plaintext string
+				if err := json.Unmarshal(wrapper["plaintext"], &plaintext); err != nil {
+					return nil, fmt.Errorf("output %s: a secret exported without its plaintext", key)
+				}
+				raw = json.RawMessage(plaintext)
+			}
+			var value any
+			if err := json.Unmarshal(raw, &value); err != nil {
+				return nil, fmt.Errorf("output %s: %w", key, err)
+			}
+			outputs[key] = auto.OutputValue{Value: value, Secret: secret}
+		}
+	}
+	return outputs, nil
 }
 
 // leftovers counts, in an exported deployment, the pending operations and the resources adopted by
@@ -188,6 +228,29 @@ func (d *deployer) clearDeadLocks() error {
 			}
 		}
 		fmt.Fprintf(d.stdout, "lock: removed the lock of a dead run (%s)\n", l)
+	}
+	return nil
+}
+
+// refuseIfLocked fails as a locked update does when the stack holds a lock: a preview takes none, so an
+// up that ends after its plan would otherwise call "nothing to change" a stack another run is changing.
+// Only a file backend's locks can be read from here; another backend's are not checked.
+func (d *deployer) refuseIfLocked() error {
+	dir, ok := fileBackendDir(d.env["PULUMI_BACKEND_URL"])
+	if !ok {
+		return nil
+	}
+	project, err := projectName(d.tools.Root)
+	if err != nil {
+		return invalid(err)
+	}
+	locks, err := readLocks(dir, project, d.opts.stack)
+	if err != nil {
+		return err
+	}
+	if len(locks) > 0 {
+		// The engine's words, so the failure is reported as an update's would be (failures.go).
+		return fmt.Errorf("stack %q: the stack is currently locked by %d lock(s): %s", d.opts.stack, len(locks), locks[0])
 	}
 	return nil
 }
