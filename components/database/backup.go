@@ -55,6 +55,13 @@ const (
 // The script is POSIX sh (Debian's is dash).
 const BackupScript = `set -eu
 mode=${1:-` + ModeBackup + `}
+case $mode in
+` + ModeBackup + `|` + ModeRestore + `) ;;
+*)
+  echo "unknown mode $mode: want ` + ModeBackup + ` or ` + ModeRestore + `" >&2
+  exit 2
+  ;;
+esac
 prefix="$PGDATABASE-"
 tries=0
 until pg_isready -q -t 2; do
@@ -117,10 +124,6 @@ case $mode in
   file=$(fetch "$latest")
   pg_restore --clean --if-exists --no-owner --exit-on-error -d "$PGDATABASE" "$file"
   echo "restored $where$latest"
-  ;;
-*)
-  echo "unknown mode $mode: want ` + ModeBackup + ` or ` + ModeRestore + `" >&2
-  exit 2
   ;;
 esac
 `
