@@ -82,7 +82,6 @@ func TestDisasterRecoveryDrill(t *testing.T) {
 		"        secretAccessKey:\n          secure: %s\n",
 		hostOnLink, bucket.Port, drillBucket.name, drillBucket.prefix, drillBucket.region, drillBucket.keyID, encryptForDev(ctx, t, p, drillBucket.secretKey)))
 	cluster := p.onOwnClusterWith(ctx, drillCluster, 1)
-	startDrillCluster(ctx, t, cluster)
 
 	p.mustRun(ctx, "up", "dev")
 	before := drillOutputs(ctx, t, p)
@@ -134,7 +133,9 @@ func TestDisasterRecoveryDrill(t *testing.T) {
 				}
 			}
 			started := time.Now()
-			startDrillCluster(ctx, t, cluster)
+			if err := cluster.Start(ctx); err != nil {
+				t.Fatalf("starting a fresh cluster %s: %v", drillCluster, err)
+			}
 			apiReady := time.Now()
 			t.Logf("fresh cluster %s: API ready in %s (not part of the recovery time)", drillCluster, apiReady.Sub(started).Round(time.Millisecond))
 			if got := stackWorkloads(ctx, t, cluster, before); len(got) != 0 {
@@ -204,31 +205,6 @@ func TestDisasterRecoveryDrill(t *testing.T) {
 		t.Errorf("the bucket refused requests for their signature: %v", rejected)
 	}
 	t.Log(drillTable(results))
-}
-
-// startDrillCluster starts the drill's cluster, and once more when the first start fails: CI saw the
-// real node's kubelet exit during a start on this machine, twice in a row, and not in the next runs
-// (cause not found yet: the failed start's kubelet log is printed for it). The drill measures a
-// recovery from the fresh cluster's API on, not the machine's cluster start.
-func startDrillCluster(ctx context.Context, t *testing.T, cluster localcluster.Cluster) {
-	t.Helper()
-	err := cluster.Start(ctx)
-	if err == nil {
-		return
-	}
-	t.Logf("starting cluster %s failed; removing it and starting it once more: %v", drillCluster, err)
-	if m := regexp.MustCompile(`see (\S+\.log)`).FindStringSubmatch(err.Error()); m != nil {
-		if raw, readErr := os.ReadFile(m[1]); readErr == nil {
-			lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-			t.Logf("the last lines of %s:\n%s", m[1], strings.Join(lines[max(0, len(lines)-40):], "\n"))
-		}
-	}
-	if err := cluster.Stop(ctx); err != nil {
-		t.Fatalf("removing cluster %s after its failed start: %v", drillCluster, err)
-	}
-	if err := cluster.Start(ctx); err != nil {
-		t.Fatalf("starting cluster %s: %v", drillCluster, err)
-	}
 }
 
 // drillDatabase reaches the stack's PostgreSQL the way the app's users do, through the app's /db, and
