@@ -21,7 +21,7 @@ import (
 )
 
 // drillCluster is the disaster-recovery drill's own local cluster.
-const drillCluster = "nexios-e2e-drill"
+const drillCluster = "nexios-dr"
 
 // drillExports are the outputs other teams read that a recovery must leave unchanged: where the app
 // and its monitoring are, by name and URL (docs/disaster-recovery.md).

@@ -84,6 +84,9 @@ func (o Options) realNodePreflight(ctx context.Context) error {
 	if err := RealNodeSupport(o.BinDir); err != nil {
 		return fmt.Errorf("cannot run a real node here (use -real-nodes 0 for simulated nodes only):\n%w", err)
 	}
+	if err := o.checkSocketRoom(); err != nil {
+		return err
+	}
 	namespaces, err := os.ReadDir("/run/netns")
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("list network namespaces: %w", err)
@@ -94,6 +97,25 @@ func (o Options) realNodePreflight(ctx context.Context) error {
 			return fmt.Errorf("cluster %q already runs a real node on this machine and one machine runs one; "+
 				"remove it first (make cluster-down CLUSTER=%s) or use -real-nodes 0", other, other)
 		}
+	}
+	return nil
+}
+
+// maxSocketPath is the longest path a unix socket can be bound at: sun_path's 108 bytes, less the
+// terminating NUL.
+const maxSocketPath = 107
+
+// checkSocketRoom refuses a state folder so deep that the kubelet's sockets under its root folder
+// (pod-resources/<up to 10 digits>) cannot be bound: the kubelet would exit at start with "bind:
+// invalid argument", which a test's long temporary folder once made look like a flake.
+func (o Options) checkSocketRoom() error {
+	socket, err := filepath.Abs(filepath.Join(o.nodeDir(), "kubelet", "pod-resources", "4294967295"))
+	if err != nil {
+		return fmt.Errorf("locating the kubelet's folder: %w", err)
+	}
+	if len(socket) > maxSocketPath {
+		return fmt.Errorf("the state folder %s is too deep for a real node: the kubelet's sockets (%s, %d bytes) must fit in %d bytes; "+
+			"use a shorter -state-dir or cluster name (%d bytes too many)", o.StateDir, socket, len(socket), maxSocketPath, len(socket)-maxSocketPath)
 	}
 	return nil
 }

@@ -260,3 +260,26 @@ func componentFlags(config kwokctlConfiguration, component string) map[string]st
 	}
 	return args
 }
+
+// TestCheckSocketRoom: the kubelet's deepest socket must fit in a unix socket's 107 bytes; one byte
+// more is refused before anything starts, naming the state folder and the fix.
+func TestCheckSocketRoom(t *testing.T) {
+	// "/node/kubelet/pod-resources/4294967295" after STATE/NAME.
+	const tail = len("/node/kubelet/pod-resources/4294967295")
+	for _, tt := range []struct {
+		name      string
+		stateDir  string
+		wantError bool
+	}{
+		{"short", "/tmp/state", false},
+		{"exactly 107 bytes", "/" + strings.Repeat("s", maxSocketPath-tail-len("/c")-1), false},
+		{"108 bytes", "/" + strings.Repeat("s", maxSocketPath-tail-len("/c")), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Options{Name: "c", StateDir: tt.stateDir}.checkSocketRoom()
+			if (err != nil) != tt.wantError || (err != nil && !strings.Contains(err.Error(), "use a shorter -state-dir or cluster name (1 bytes too many)")) {
+				t.Errorf("checkSocketRoom(%d-byte state folder) = %v, want an error: %v", len(tt.stateDir), err, tt.wantError)
+			}
+		})
+	}
+}
