@@ -20,7 +20,9 @@ import (
 	"github.com/nexios-labs/nexios-k8s/internal/s3local"
 )
 
-// drillCluster is the disaster-recovery drill's own local cluster.
+// drillCluster is the disaster-recovery drill's own local cluster. Its name is short because the real
+// node's kubelet binds unix sockets under the test's temporary folder, which is named after this long
+// test, and a socket's path must fit in 107 bytes (nexios-cluster refuses a deeper state folder).
 const drillCluster = "nexios-dr"
 
 // drillExports are the outputs other teams read that a recovery must leave unchanged: where the app
