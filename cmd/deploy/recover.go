@@ -159,19 +159,38 @@ func leftovers(deployment json.RawMessage) (pending, unread int, err error) {
 // repairStateFiles repairs, on a file backend, the stack's state files that a killed write left
 // unreadable (see repairStateSidecars).
 func (d *deployer) repairStateFiles() error {
-	dir, ok := fileBackendDir(d.env["PULUMI_BACKEND_URL"])
-	if !ok {
-		return nil
-	}
-	project, err := projectName(d.tools.Root)
-	if err != nil {
-		return invalid(err)
+	dir, project, ok, err := d.fileBackend()
+	if !ok || err != nil {
+		return err
 	}
 	removed, err := repairStateSidecars(dir, project, d.opts.stack)
 	for _, path := range removed {
 		fmt.Fprintf(d.stdout, "state: removed %s, a metadata file a killed write left unreadable (the state itself is written whole)\n", path)
 	}
 	return err
+}
+
+// fileBackend is the folder of the stack's file backend and the project's name; ok is false for any
+// other backend, whose files cannot be read from here.
+func (d *deployer) fileBackend() (dir, project string, ok bool, err error) {
+	dir, ok = fileBackendDir(d.env["PULUMI_BACKEND_URL"])
+	if !ok {
+		return "", "", false, nil
+	}
+	if project, err = projectName(d.tools.Root); err != nil {
+		return "", "", false, invalid(err)
+	}
+	return dir, project, true, nil
+}
+
+// stackLocks reads the stack's lock files; ok is false when the backend is not a file backend.
+func (d *deployer) stackLocks() (locks []lock, ok bool, err error) {
+	dir, project, ok, err := d.fileBackend()
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	locks, err = readLocks(dir, project, d.opts.stack)
+	return locks, true, err
 }
 
 // lock is one lock file of a file backend, as the Pulumi CLI writes it when a run starts.
@@ -191,19 +210,14 @@ func (l lock) String() string {
 // when one may belong to a live run. Only a file backend's locks can be read from here; a lock's pid
 // is the Pulumi CLI's, which deploy's supervisor kills when deploy dies.
 func (d *deployer) clearDeadLocks() error {
-	dir, ok := fileBackendDir(d.env["PULUMI_BACKEND_URL"])
+	locks, ok, err := d.stackLocks()
+	if err != nil {
+		return err
+	}
 	if !ok {
 		fmt.Fprintf(d.stdout, "lock: not inspected (the backend is not a file backend); if recover reports the stack locked and no run "+
 			"is in progress, `deploy cancel %s` removes the lock, then run recover again\n", d.opts.stack)
 		return nil
-	}
-	project, err := projectName(d.tools.Root)
-	if err != nil {
-		return invalid(err)
-	}
-	locks, err := readLocks(dir, project, d.opts.stack)
-	if err != nil {
-		return err
 	}
 	if len(locks) == 0 {
 		fmt.Fprintln(d.stdout, "lock: none")
@@ -236,15 +250,7 @@ func (d *deployer) clearDeadLocks() error {
 // up that ends after its plan would otherwise call "nothing to change" a stack another run is changing.
 // Only a file backend's locks can be read from here; another backend's are not checked.
 func (d *deployer) refuseIfLocked() error {
-	dir, ok := fileBackendDir(d.env["PULUMI_BACKEND_URL"])
-	if !ok {
-		return nil
-	}
-	project, err := projectName(d.tools.Root)
-	if err != nil {
-		return invalid(err)
-	}
-	locks, err := readLocks(dir, project, d.opts.stack)
+	locks, _, err := d.stackLocks()
 	if err != nil {
 		return err
 	}
