@@ -392,9 +392,9 @@ func (d *deployer) up(ctx context.Context) (auto.OutputMap, error) {
 	var outputs auto.OutputMap
 	switch {
 	case empty:
-		// Two engine runs saved on a first up (a third of its time on the local cluster): with no
-		// resource in the state there is nothing to refresh, and a plan that can only create has no
-		// step to gate (nothing replaced or deleted, no provider replaced, no protection lowered).
+		// No preview on a first up: with no resource in the state there is nothing to refresh, and a
+		// plan that can only create has no step to gate (nothing replaced or deleted, no provider
+		// replaced, no protection lowered).
 		fmt.Fprintf(d.stdout, "stack %s holds no resources yet: no refresh, and a plan of creates only has no risk to gate\n", d.opts.stack)
 		if outputs, err = d.update(ctx, false); err != nil {
 			return nil, err
