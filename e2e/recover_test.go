@@ -171,7 +171,14 @@ func (r *recovery) interruptAndRecover(ctx context.Context, sig syscall.Signal) 
 		t.Errorf("objects with the program's labels that the state does not track after recover: %v", untracked)
 	}
 
-	r.p.mustRun(ctx, "up", r.stack)
+	// An object an interrupted create made is the program's own: the up after recover updates it at
+	// most, never replaces it (a replaced claim loses its data, and up refuses that).
+	converged := r.p.mustRun(ctx, "up", r.stack)
+	for line := range strings.Lines(converged.stdout) {
+		if fields := strings.Fields(line); len(fields) > 1 && fields[0] == "replace" {
+			t.Errorf("the up after recover replaces what the interrupted up created: %s", strings.TrimSpace(line))
+		}
+	}
 	if res := r.p.run(ctx, "preview", r.stack, "--expect-no-changes"); res.code != 0 {
 		t.Errorf("preview --expect-no-changes after recover and up: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}

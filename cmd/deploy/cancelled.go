@@ -11,6 +11,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/sig"
 )
 
 // A cancelled up can orphan objects without leaving a trace in the state. Pulumi's graceful cancel
@@ -116,9 +117,14 @@ func (d *deployer) adoptCancelledCreates(ctx context.Context, creates []apitype.
 
 // addPendingCreates returns the exported deployment with a pending create for each Kubernetes object
 // of creates that the state neither tracks under that object's ID nor already has pending, and the
-// URNs it added. The recorded inputs are the object's identity only (apiVersion, kind, name,
-// namespace): the event stream masks secret values, and recover needs no more; the refresh after the
-// adoption reads the rest from the cluster, and the next up applies the program's inputs.
+// URNs it added. The recorded inputs are the create's own, as the provider's check made them, so that
+// the refresh after the adoption reads back the object's fields in their shape and the next up finds
+// nothing to change: with the object's identity alone, its autonamed annotation is missing (the next
+// check would name it anew) and every field is new, so an object whose spec forces a replacement (a
+// PersistentVolumeClaim's) was planned as a replacement, and refused as a data loss. The event stream
+// blinds secret values; each is recorded as a secret placeholder, which keeps the path secret: the
+// refresh then stores the live value there, and the live Secret's data, encrypted (see
+// secretPlaceholders).
 func addPendingCreates(deployment json.RawMessage, creates []apitype.StepEventStateMetadata) (json.RawMessage, []string, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(deployment, &top); err != nil {
@@ -163,16 +169,7 @@ func addPendingCreates(deployment json.RawMessage, creates []apitype.StepEventSt
 		if id == "" || tracked[c.URN+" "+id] {
 			continue
 		}
-		inputs := map[string]any{"metadata": map[string]any{"name": identity.Name}}
-		if identity.Namespace != nil {
-			inputs["metadata"].(map[string]any)["namespace"] = identity.Namespace
-		}
-		for _, key := range []string{"apiVersion", "kind"} {
-			if v, ok := c.Inputs[key].(string); ok {
-				inputs[key] = v
-			}
-		}
-		resource := map[string]any{"urn": c.URN, "custom": true, "type": c.Type, "inputs": inputs}
+		resource := map[string]any{"urn": c.URN, "custom": true, "type": c.Type, "inputs": secretPlaceholders(c.Inputs)}
 		if c.Parent != "" {
 			resource["parent"] = c.Parent
 		}
@@ -199,4 +196,31 @@ func addPendingCreates(deployment json.RawMessage, creates []apitype.StepEventSt
 		return nil, nil, fmt.Errorf("writing the state: %w", err)
 	}
 	return out, added, nil
+}
+
+// secretPlaceholder stands for a value the event stream blinded. Its plaintext never reaches the
+// cluster: the refresh that reads an adopted object back replaces it with the live value.
+var secretPlaceholder = map[string]any{sig.Key: sig.Secret, "plaintext": `"[secret]"`}
+
+// secretPlaceholders returns v with every blinded secret (the signature and a "[secret]" ciphertext no
+// key decrypts) replaced by secretPlaceholder, which `pulumi stack import` encrypts.
+func secretPlaceholders(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if v[sig.Key] == sig.Secret {
+			return secretPlaceholder
+		}
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = secretPlaceholders(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = secretPlaceholders(e)
+		}
+		return out
+	}
+	return v
 }
