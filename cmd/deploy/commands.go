@@ -581,7 +581,11 @@ func (d *deployer) destroy(ctx context.Context) error {
 }
 
 func (d *deployer) outputs(ctx context.Context) error {
-	outs, err := d.stack.Outputs(ctx)
+	state, err := d.exportState(ctx)
+	if err != nil {
+		return fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
+	}
+	outs, err := stateOutputs(state.Deployment)
 	if err != nil {
 		return fmt.Errorf("reading the outputs of stack %q: %w", d.opts.stack, err)
 	}

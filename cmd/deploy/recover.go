@@ -76,7 +76,7 @@ func (d *deployer) recover(ctx context.Context) error {
 // adopted object that was not read back from the cluster. It also says whether the state holds no
 // resource at all (a new stack, or a destroyed one).
 func (d *deployer) requireRecovered(ctx context.Context) (deployment json.RawMessage, empty bool, err error) {
-	state, err := d.stack.Export(ctx)
+	state, err := d.exportState(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
 	}

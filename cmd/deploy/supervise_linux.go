@@ -47,6 +47,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/nexios-labs/nexios-k8s/internal/proctree"
@@ -65,18 +66,20 @@ const cancelGrace = 2 * time.Minute
 // unknownExitCode is what the Automation API reports when the CLI gave no exit code.
 const unknownExitCode = -2
 
-// supervisedPulumi is the Automation API's PulumiCommand with every run under a supervisor. The
-// embedded command is the SDK's own: it checked the CLI's version and reports it.
+// supervisedPulumi is the Automation API's PulumiCommand with every run under a supervisor.
 type supervisedPulumi struct {
-	auto.PulumiCommand
+	version   semver.Version
 	cli, self string
 }
+
+// Version is the CLI's version, checked by pulumiVersion.
+func (p supervisedPulumi) Version() semver.Version { return p.version }
 
 var _ auto.PulumiCommand = supervisedPulumi{}
 
 // newPulumiCommand returns the command that runs the CLI in root's bin/ under a supervisor.
 func newPulumiCommand(root string) (auto.PulumiCommand, error) {
-	sdk, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: root})
+	version, err := pulumiVersion(root)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +87,7 @@ func newPulumiCommand(root string) (auto.PulumiCommand, error) {
 	if err != nil {
 		return nil, fmt.Errorf("locating the deploy executable, which supervises the Pulumi CLI: %w", err)
 	}
-	return supervisedPulumi{PulumiCommand: sdk, cli: filepath.Join(root, "bin", "pulumi"), self: self}, nil
+	return supervisedPulumi{version: version, cli: filepath.Join(root, "bin", "pulumi"), self: self}, nil
 }
 
 // Run runs the CLI as the SDK's own PulumiCommand does (non-interactive, PULUMI_AUTOMATION_API set,

@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
 	"github.com/nexios-labs/nexios-k8s/internal/localcluster"
 	"github.com/nexios-labs/nexios-k8s/internal/toolchain"
@@ -39,6 +41,39 @@ type deployer struct {
 	newStack bool
 	// localCluster is the local cluster the command deploys to, once started.
 	localCluster *localcluster.Cluster
+	// openingState is the export of the stack's state that opening the stack started, for the
+	// commands that read the state first (see exportState).
+	openingState *stateFetch
+}
+
+// stateFetch is an export of a stack's state running beside the other CLI calls that open the stack.
+type stateFetch struct {
+	done  chan struct{}
+	state apitype.UntypedDeployment
+	err   error
+}
+
+func fetchState(ctx context.Context, ws auto.Workspace, stack string) *stateFetch {
+	f := &stateFetch{done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		f.state, f.err = ws.ExportStack(ctx, stack)
+	}()
+	return f
+}
+
+// readsStateFirst lists the commands that export the state before anything can change it.
+var readsStateFirst = []string{"up", "destroy", "outputs"}
+
+// exportState returns the stack's state: the first time, the export that opening the stack started;
+// after that, a new one, since the command may have changed the state since.
+func (d *deployer) exportState(ctx context.Context) (apitype.UntypedDeployment, error) {
+	if f := d.openingState; f != nil {
+		d.openingState = nil
+		<-f.done
+		return f.state, f.err
+	}
+	return d.stack.Export(ctx)
 }
 
 // newDeployer checks everything it can before touching state or a cluster: tools, the stack's
@@ -94,15 +129,36 @@ func newDeployer(ctx context.Context, opts options, stdout, stderr io.Writer) (*
 		auto.EnvVars(d.env),
 		auto.SecretsProvider(opts.secretsProvider),
 	}
-	d.stack, err = auto.SelectStackLocalSource(ctx, opts.stack, tools.Root, workspace...)
+	ws, err := auto.NewLocalWorkspace(ctx, append(workspace, auto.WorkDir(tools.Root))...)
+	if err != nil {
+		return nil, fmt.Errorf("opening the project in %s: %w", tools.Root, err)
+	}
+	// Selecting the stack, reading its configuration and, for the commands that read it first,
+	// exporting its state are CLI runs of half a second each that need not wait for each other: each
+	// names the stack.
+	configRead := make(chan struct{})
+	var config auto.ConfigMap
+	var configErr error
+	go func() {
+		defer close(configRead)
+		config, configErr = ws.GetAllConfig(ctx, opts.stack)
+	}()
+	if slices.Contains(readsStateFirst, opts.command) {
+		d.openingState = fetchState(ctx, ws, opts.stack)
+	}
+	d.stack, err = auto.SelectStack(ctx, opts.stack, ws)
+	<-configRead
 	if auto.IsSelectStack404Error(err) {
-		d.newStack = true
-		d.stack, err = auto.NewStackLocalSource(ctx, opts.stack, tools.Root, workspace...)
+		// A stack this command creates: what ran beside the selection found no stack.
+		d.newStack, d.openingState = true, nil
+		if d.stack, err = auto.NewStack(ctx, opts.stack, ws); err == nil {
+			config, configErr = ws.GetAllConfig(ctx, opts.stack)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening stack %q: %w", opts.stack, err)
 	}
-	if d.config, err = d.validatedConfig(ctx); err != nil {
+	if d.config, err = d.validateConfig(config, configErr); err != nil {
 		// Only a secret's value, which the stack files' own check could not read, gets here: the
 		// stack this command created to read it goes again, so invalid input leaves no trace.
 		return nil, errors.Join(err, d.forgetNewStack(ctx))
@@ -177,11 +233,17 @@ func environmentOfStackFile(root, stack string) (stacks.Environment, error) {
 }
 
 // validatedConfig reads the stack's whole configuration, as the engine will hand it to the program,
-// and validates it: unknown keys included, which an inline program cannot see by itself.
+// and validates it (see validateConfig).
 func (d *deployer) validatedConfig(ctx context.Context) (*stacks.Config, error) {
 	all, err := d.stack.GetAllConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the configuration of stack %q: %w", d.opts.stack, err)
+	return d.validateConfig(all, err)
+}
+
+// validateConfig validates the stack's whole configuration, read with readErr: unknown keys
+// included, which an inline program cannot see by itself.
+func (d *deployer) validateConfig(all auto.ConfigMap, readErr error) (*stacks.Config, error) {
+	if readErr != nil {
+		return nil, fmt.Errorf("reading the configuration of stack %q: %w", d.opts.stack, readErr)
 	}
 	settings := make(map[string]stacks.Setting, len(all))
 	for key, v := range all {
