@@ -7,7 +7,8 @@
 // For each run and stack it starts three fresh clusters: on one, `kubectl apply --server-side` of the
 // manifests `deploy render --include-secrets` writes, then `kubectl rollout status` of every
 // Deployment, StatefulSet and DaemonSet and `kubectl wait` for every Job to complete, then a no-change
-// `kubectl diff --server-side`; on the next, `deploy up` from empty, then a no-change `deploy preview
+// `kubectl diff --server-side`, then the Pulumi engine alone on a stack of one ConfigMap (floorRun: the
+// share of deploy's figures no change to this project can remove); on the next, `deploy up` from empty, then a no-change `deploy preview
 // --expect-no-changes` and a no-change `deploy up`; on the third, `helm upgrade --install --wait
 // --wait-for-jobs` of a chart holding the same manifests (writeChart), from empty and again with
 // nothing to change. With -base (a revision, built from `git archive`) or -compare (a deploy binary),
@@ -113,6 +114,8 @@ const (
 	compareUp      = "compared deploy up (from empty)"
 	comparePreview = "compared deploy preview --expect-no-changes"
 	compareUpNoop  = "compared deploy up (no change)"
+	floorUp        = "the Pulumi engine alone: up of one ConfigMap (from empty)"
+	floorPreview   = "the Pulumi engine alone: preview --refresh of one ConfigMap (no change)"
 	helmUp         = "helm upgrade --install --wait (from empty)"
 	helmUpNoop     = "helm upgrade --install --wait (no change)"
 )
@@ -418,7 +421,7 @@ func (b *bench) kubectlRun(ctx context.Context, m manifests, s samples) error {
 		return fmt.Errorf("kubectl diff found changes right after the apply, so it is no no-change baseline: %w\n%s", err, out)
 	}
 	s[kubectlDiff] = append(s[kubectlDiff], took)
-	return nil
+	return b.floorRun(ctx, kubeconfig, s)
 }
 
 // helmRun times Helm on a fresh cluster: `helm upgrade --install --wait --wait-for-jobs` of the chart
@@ -560,10 +563,12 @@ func (b *bench) print(w io.Writer, stackNames []string, results map[string]sampl
 			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", stack, label, spread(s[label]), ratio)
 		}
 		row(kubectlApply, "")
+		row(floorUp, kubectlApply)
 		row(deployUp, kubectlApply)
 		row(compareUp, kubectlApply)
 		row(helmUp, kubectlApply)
 		row(kubectlDiff, "")
+		row(floorPreview, kubectlDiff)
 		row(deployPreview, kubectlDiff)
 		row(deployUpNoop, kubectlDiff)
 		row(comparePreview, kubectlDiff)

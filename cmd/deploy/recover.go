@@ -99,8 +99,9 @@ func (d *deployer) requireRecovered(ctx context.Context) (deployment json.RawMes
 }
 
 // stateOutputs reads the stack's outputs from an exported deployment, as `pulumi stack output`
-// reports them: a secret (exported with its plaintext beside the engine's secret signature) is
-// flagged. It spares the two CLI runs auto.Stack.Outputs makes when the state is already at hand.
+// reports them: a secret (the engine's secret signature beside its plaintext, or its ciphertext when
+// exported without --show-secrets, which leaves the value out) is flagged. It spares the two CLI runs
+// auto.Stack.Outputs makes when the state is already at hand.
 func stateOutputs(deployment json.RawMessage) (auto.OutputMap, error) {
 	var state struct {
 		Resources []struct {
@@ -120,9 +121,13 @@ func stateOutputs(deployment json.RawMessage) (auto.OutputMap, error) {
 			var wrapper map[string]json.RawMessage
 			secret := json.Unmarshal(raw, &wrapper) == nil && string(wrapper[sig.Key]) == `"`+sig.Secret+`"`
 			if secret {
+				if _, encrypted := wrapper["ciphertext"]; encrypted {
+					outputs[key] = auto.OutputValue{Secret: true}
+					continue
+				}
 				var plaintext string
 				if err := json.Unmarshal(wrapper["plaintext"], &plaintext); err != nil {
-					return nil, fmt.Errorf("output %s: a secret exported without its plaintext", key)
+					return nil, fmt.Errorf("output %s: a secret exported with neither its plaintext nor its ciphertext", key)
 				}
 				raw = json.RawMessage(plaintext)
 			}

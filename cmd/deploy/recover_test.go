@@ -317,9 +317,10 @@ func TestRepairStateSidecarsRemovesOnlyTheStacksUnreadableOnes(t *testing.T) {
 	}
 }
 
-// TestStateOutputs reads the stack's outputs from exported deployments as `pulumi stack export
-// --show-secrets` writes them: plain values as they are, a secret's plaintext flagged secret, and a
-// secret exported without its plaintext refused rather than shown as its ciphertext.
+// TestStateOutputs reads the stack's outputs from exported deployments as `pulumi stack export`
+// writes them, with and without --show-secrets: plain values as they are, a secret's plaintext flagged
+// secret, a secret's ciphertext flagged secret with no value (never shown), and a secret with neither
+// refused.
 func TestStateOutputs(t *testing.T) {
 	const secret = `{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270","plaintext":"\"postgresql://u:pw@db/x\""}`
 	tests := []struct {
@@ -341,9 +342,14 @@ func TestStateOutputs(t *testing.T) {
 		},
 		{name: "no resources", deployment: `{"resources":[]}`, want: auto.OutputMap{}},
 		{
-			name:       "a secret without its plaintext",
-			deployment: `{"resources":[{"type":"pulumi:pulumi:Stack","outputs":{"databaseUrl":{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270","ciphertext":"v1:abc"}}}]}`,
-			wantErr:    "output databaseUrl: a secret exported without its plaintext",
+			name:       "a secret exported encrypted",
+			deployment: `{"resources":[{"type":"pulumi:pulumi:Stack","outputs":{"port":80,"databaseUrl":{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270","ciphertext":"v1:abc"}}}]}`,
+			want:       auto.OutputMap{"port": {Value: float64(80)}, "databaseUrl": {Secret: true}},
+		},
+		{
+			name:       "a secret with neither its plaintext nor its ciphertext",
+			deployment: `{"resources":[{"type":"pulumi:pulumi:Stack","outputs":{"databaseUrl":{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270"}}}]}`,
+			wantErr:    "output databaseUrl: a secret exported with neither its plaintext nor its ciphertext",
 		},
 	}
 	for _, tt := range tests {

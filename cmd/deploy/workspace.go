@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,20 +54,47 @@ type stateFetch struct {
 	err   error
 }
 
-func fetchState(ctx context.Context, ws auto.Workspace, stack string) *stateFetch {
+func fetchState(ctx context.Context, ws auto.Workspace, stack string, showSecrets bool) *stateFetch {
 	f := &stateFetch{done: make(chan struct{})}
 	go func() {
 		defer close(f.done)
-		f.state, f.err = ws.ExportStack(ctx, stack)
+		f.state, f.err = exportStack(ctx, ws, stack, showSecrets)
 	}()
 	return f
+}
+
+// exportStack exports the stack's state as the workspace's ExportStack does, but leaves its secrets
+// encrypted unless showSecrets: decrypting them derives the passphrase's key (a million rounds of
+// PBKDF2), which doubles the export's CPU time, and only `outputs --show-secrets` needs a plaintext.
+func exportStack(ctx context.Context, ws auto.Workspace, stack string, showSecrets bool) (apitype.UntypedDeployment, error) {
+	var env []string
+	if home := ws.PulumiHome(); home != "" {
+		env = append(env, "PULUMI_HOME="+home)
+	}
+	for key, value := range ws.GetEnvVars() {
+		env = append(env, key+"="+value)
+	}
+	args := []string{"stack", "export", "--stack", stack}
+	if showSecrets {
+		args = append(args, "--show-secrets")
+	}
+	var state apitype.UntypedDeployment
+	stdout, stderr, _, err := ws.PulumiCommand().Run(ctx, ws.WorkDir(), nil, nil, nil, env, args...)
+	if err != nil {
+		return state, fmt.Errorf("exporting the state of stack %q: %w: %s", stack, err, strings.TrimSpace(stderr))
+	}
+	if err := json.Unmarshal([]byte(stdout), &state); err != nil {
+		return state, fmt.Errorf("reading the exported state of stack %q: %w", stack, err)
+	}
+	return state, nil
 }
 
 // readsStateFirst lists the commands that export the state before anything can change it.
 var readsStateFirst = []string{"up", "destroy", "outputs"}
 
-// exportState returns the stack's state: the first time, the export that opening the stack started;
-// after that, a new one, since the command may have changed the state since.
+// exportState returns the stack's state: the first time, the export that opening the stack started,
+// its secrets encrypted unless the command shows them; after that, a new one with its secrets in
+// plaintext, since the command may have changed the state since.
 func (d *deployer) exportState(ctx context.Context) (apitype.UntypedDeployment, error) {
 	if f := d.openingState; f != nil {
 		d.openingState = nil
@@ -144,7 +172,7 @@ func newDeployer(ctx context.Context, opts options, stdout, stderr io.Writer) (*
 		config, configErr = ws.GetAllConfig(ctx, opts.stack)
 	}()
 	if slices.Contains(readsStateFirst, opts.command) {
-		d.openingState = fetchState(ctx, ws, opts.stack)
+		d.openingState = fetchState(ctx, ws, opts.stack, opts.command == "outputs" && opts.showSecrets)
 	}
 	d.stack, err = auto.SelectStack(ctx, opts.stack, ws)
 	<-configRead
