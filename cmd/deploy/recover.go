@@ -8,13 +8,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/sig"
 	"gopkg.in/yaml.v3"
+
+	"github.com/nexios-labs/nexios-k8s/internal/staterepair"
 )
 
 // recover repairs what an interrupted run left behind (a killed deploy, a CI job that timed out, a
@@ -27,7 +28,7 @@ import (
 //  2. the operations the run left pending in the state: an interrupted create may or may not have
 //     reached the cluster, and the engine will neither track nor delete what it did create. Each
 //     pending create of a Kubernetes object is adopted into the state under its object's ID, the rest
-//     are dropped (see resolvePending);
+//     are dropped (see staterepair.ResolvePending);
 //  3. a refresh, which reads every resource back: an adopted object the create never made leaves the
 //     state (the next up creates it), one it made is tracked with its live state.
 //
@@ -44,10 +45,10 @@ func (d *deployer) recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
 	}
-	if _, unread, err := leftovers(state.Deployment); err == nil && unread > 0 {
+	if _, unread, err := staterepair.Leftovers(state.Deployment); err == nil && unread > 0 {
 		fmt.Fprintf(d.stdout, "adopted objects not yet read back from the cluster (a cancelled up's): %d\n", unread)
 	}
-	edited, resolutions, err := resolvePending(state.Deployment)
+	edited, resolutions, err := staterepair.ResolvePending(state.Deployment)
 	if err != nil {
 		return fmt.Errorf("stack %q: %w", d.opts.stack, err)
 	}
@@ -80,7 +81,7 @@ func (d *deployer) requireRecovered(ctx context.Context) (deployment json.RawMes
 	if err != nil {
 		return nil, false, fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
 	}
-	pending, unread, err := leftovers(state.Deployment)
+	pending, unread, err := staterepair.Leftovers(state.Deployment)
 	if err != nil {
 		return nil, false, fmt.Errorf("stack %q: %w", d.opts.stack, err)
 	}
@@ -139,26 +140,6 @@ func stateOutputs(deployment json.RawMessage) (auto.OutputMap, error) {
 		}
 	}
 	return outputs, nil
-}
-
-// leftovers counts, in an exported deployment, the pending operations and the resources adopted by
-// recover or a cancelled up that no refresh has read back yet.
-func leftovers(deployment json.RawMessage) (pending, unread int, err error) {
-	var state struct {
-		Resources []struct {
-			InitErrors []string `json:"initErrors"`
-		} `json:"resources"`
-		PendingOperations []json.RawMessage `json:"pending_operations"`
-	}
-	if err := json.Unmarshal(deployment, &state); err != nil {
-		return 0, 0, fmt.Errorf("reading the exported state: %w", err)
-	}
-	for _, r := range state.Resources {
-		if slices.Contains(r.InitErrors, adoptedInitError) {
-			unread++
-		}
-	}
-	return len(state.PendingOperations), unread, nil
 }
 
 // repairStateFiles repairs, on a file backend, the stack's state files that a killed write left
@@ -395,268 +376,4 @@ func readLocks(backend, project, stack string) ([]lock, error) {
 		locks = append(locks, l)
 	}
 	return locks, nil
-}
-
-// resolution says what recover did with one pending operation.
-type resolution struct {
-	op, urn, id string
-	adopted     bool
-	note        string
-}
-
-func (r resolution) String() string {
-	if r.adopted {
-		return fmt.Sprintf("%s: interrupted while %s; adopted as %s (%s)", r.urn, r.op, r.id, r.note)
-	}
-	return fmt.Sprintf("%s: interrupted while %s; dropped (%s)", r.urn, r.op, r.note)
-}
-
-// adoptedInitError marks an adopted resource until a refresh reads it back (a refresh replaces a
-// resource's initialization errors with the ones it finds, none for a healthy object). Until then up
-// and destroy refuse to run (requireRecovered): the Kubernetes provider cannot update an object it
-// knows only by name.
-const adoptedInitError = "adopted by `deploy recover` from an interrupted create; not yet read back from the cluster"
-
-// resolvePending returns the exported deployment (a stack export's "deployment") with no pending
-// operation left, and what became of each:
-//
-//   - a pending create of a Kubernetes object is adopted: it joins the resources under the object's ID
-//     (namespace/name, or name for a cluster-scoped object, from its inputs, which carry the name even
-//     when it was generated), so the refresh that follows either tracks the object or, when the create
-//     never reached the cluster, drops it from the state for the next up to create. This matches what
-//     up itself does with an object of that name (the provider's server-side apply adopts it). When the
-//     resource was being replaced, the old one is marked for deletion, as the engine would have done;
-//   - any other pending create is dropped: provider and component resources and random values exist
-//     only in the state; a resource of another provider is named so it can be checked by hand;
-//   - a pending update, delete, read or import is dropped: its resource is either still in the state,
-//     where the refresh reads it, or was never there.
-//
-// Every other field of the deployment and its resources is kept as it was. Malformed input is an
-// error, never a panic.
-func resolvePending(deployment json.RawMessage) (json.RawMessage, []resolution, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(deployment, &top); err != nil {
-		return nil, nil, fmt.Errorf("reading the exported state: %w", err)
-	}
-	if top == nil {
-		return nil, nil, errors.New("reading the exported state: it holds no deployment")
-	}
-	var ops []struct {
-		Resource json.RawMessage `json:"resource"`
-		Type     string          `json:"type"`
-	}
-	if err := unmarshalOptional(top["pending_operations"], &ops); err != nil {
-		return nil, nil, fmt.Errorf("reading the state's pending operations: %w", err)
-	}
-	if len(ops) == 0 {
-		return deployment, nil, nil
-	}
-	var resources []json.RawMessage
-	if err := unmarshalOptional(top["resources"], &resources); err != nil {
-		return nil, nil, fmt.Errorf("reading the state's resources: %w", err)
-	}
-	heads := make([]resourceHead, len(resources))
-	known := map[string]bool{}
-	for i, raw := range resources {
-		if err := json.Unmarshal(raw, &heads[i]); err != nil {
-			return nil, nil, fmt.Errorf("reading the state's resource #%d: %w", i, err)
-		}
-		known[heads[i].URN] = true
-	}
-
-	var resolutions []resolution
-	for i, op := range ops {
-		var head resourceHead
-		if err := json.Unmarshal(op.Resource, &head); err != nil || head.URN == "" {
-			return nil, nil, fmt.Errorf("reading pending operation #%d: no resource with a URN (%v)", i, err)
-		}
-		r := resolution{op: op.Type, urn: head.URN}
-		if op.Type != "creating" {
-			r.note = "its resource is read back by the refresh"
-			resolutions = append(resolutions, r)
-			continue
-		}
-		id, why := adoptableID(head, op.Resource)
-		if id == "" {
-			r.note = why
-			resolutions = append(resolutions, r)
-			continue
-		}
-		if missing := head.missingReferences(known); len(missing) > 0 {
-			r.note = fmt.Sprintf("it refers to %s, not in the state; if its object %s exists, delete it by hand", strings.Join(missing, ", "), id)
-			resolutions = append(resolutions, r)
-			continue
-		}
-		tracked, replaced := false, -1
-		for j, other := range heads {
-			switch {
-			case other.URN != head.URN || other.Delete:
-			case other.ID == id:
-				tracked = true
-			default:
-				replaced = j
-			}
-		}
-		if tracked {
-			r.note = "the state already tracks it"
-			resolutions = append(resolutions, r)
-			continue
-		}
-		adopted, err := adopt(op.Resource, id)
-		if err != nil {
-			return nil, nil, fmt.Errorf("adopting %s: %w", head.URN, err)
-		}
-		r.adopted, r.id, r.note = true, id, "the refresh reads it from the cluster"
-		if replaced >= 0 {
-			if resources[replaced], err = setField(resources[replaced], "delete", true); err != nil {
-				return nil, nil, fmt.Errorf("marking the replaced %s for deletion: %w", head.URN, err)
-			}
-			heads[replaced].Delete = true
-			r.note += "; the object it was replacing is deleted by the next up"
-		}
-		head.ID = id
-		resources = append(resources, adopted)
-		heads = append(heads, head)
-		known[head.URN] = true
-		resolutions = append(resolutions, r)
-	}
-
-	var err error
-	if top["resources"], err = json.Marshal(resources); err != nil {
-		return nil, nil, fmt.Errorf("writing the state's resources: %w", err)
-	}
-	delete(top, "pending_operations")
-	out, err := json.Marshal(top)
-	if err != nil {
-		return nil, nil, fmt.Errorf("writing the repaired state: %w", err)
-	}
-	return out, resolutions, nil
-}
-
-// resourceHead is what resolvePending reads of a resource; the rest is kept as it is.
-type resourceHead struct {
-	URN          string   `json:"urn"`
-	Custom       bool     `json:"custom"`
-	Delete       bool     `json:"delete"`
-	ID           string   `json:"id"`
-	Type         string   `json:"type"`
-	Parent       string   `json:"parent"`
-	Provider     string   `json:"provider"`
-	Dependencies []string `json:"dependencies"`
-}
-
-// adoptableID returns the provider ID of a pending create's object, or why it has none to adopt.
-func adoptableID(r resourceHead, raw json.RawMessage) (id, why string) {
-	if why := unadoptable(r.Custom, r.Type); why != "" {
-		return "", why
-	}
-	var object struct {
-		Inputs struct {
-			Metadata objectMetadata `json:"metadata"`
-		} `json:"inputs"`
-	}
-	if err := json.Unmarshal(raw, &object); err != nil {
-		return "", fmt.Sprintf("its inputs cannot be read (%v); if its object exists, delete it by hand", err)
-	}
-	return object.Inputs.Metadata.id()
-}
-
-// unadoptable says why a resource of this type has no object recover can adopt, or "" when it has.
-func unadoptable(custom bool, typ string) string {
-	pkg, _, _ := strings.Cut(typ, ":")
-	switch {
-	case !custom:
-		return "a component resource, with nothing outside the state"
-	case pkg == "pulumi":
-		return "a provider resource, with nothing outside the state"
-	case pkg == "random":
-		return "a random value, with nothing outside the state; the next up generates it"
-	case pkg != "kubernetes":
-		return fmt.Sprintf("recover cannot look %s objects up; check whether one was created and delete it by hand", pkg)
-	}
-	return ""
-}
-
-// objectMetadata is what recover reads of a Kubernetes object's metadata. The values are left
-// untyped: a secret or unknown name is an object, from which no ID can be derived.
-type objectMetadata struct {
-	Name      any `json:"name"`
-	Namespace any `json:"namespace"`
-}
-
-// id is the Kubernetes provider's ID of the object: namespace/name, or name when cluster-scoped.
-func (m objectMetadata) id() (id, why string) {
-	name, ok := m.Name.(string)
-	if !ok || name == "" {
-		return "", "its inputs hold no plain metadata.name; if its object exists, delete it by hand"
-	}
-	switch ns := m.Namespace.(type) {
-	case nil:
-		return name, ""
-	case string:
-		if ns == "" {
-			return name, ""
-		}
-		return ns + "/" + name, ""
-	default:
-		return "", "its inputs hold no plain metadata.namespace; if its object exists, delete it by hand"
-	}
-}
-
-// missingReferences lists the parent, provider and dependencies r names that known lacks: a resource
-// joins the state only after everything it refers to.
-func (r resourceHead) missingReferences(known map[string]bool) []string {
-	var missing []string
-	refs := slices.Clone(r.Dependencies)
-	if r.Parent != "" {
-		refs = append(refs, r.Parent)
-	}
-	if r.Provider != "" {
-		// A provider reference is the provider's URN, "::", and its ID.
-		if i := strings.LastIndex(r.Provider, "::"); i > 0 {
-			refs = append(refs, r.Provider[:i])
-		} else {
-			missing = append(missing, "provider "+r.Provider)
-		}
-	}
-	for _, ref := range refs {
-		if !known[ref] && !slices.Contains(missing, ref) {
-			missing = append(missing, ref)
-		}
-	}
-	return missing
-}
-
-// adopt returns a pending create's resource with its ID set and the mark the refresh clears.
-func adopt(resource json.RawMessage, id string) (json.RawMessage, error) {
-	out, err := setField(resource, "id", id)
-	if err != nil {
-		return nil, err
-	}
-	return setField(out, "initErrors", []string{adoptedInitError})
-}
-
-// setField returns the JSON object raw with key set to value, every other field untouched.
-func setField(raw json.RawMessage, key string, value any) (json.RawMessage, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, err
-	}
-	if fields == nil {
-		return nil, errors.New("not a JSON object")
-	}
-	v, err := json.Marshal(value)
-	if err != nil {
-		return nil, err
-	}
-	fields[key] = v
-	return json.Marshal(fields)
-}
-
-// unmarshalOptional decodes raw into v unless it is absent or null.
-func unmarshalOptional(raw json.RawMessage, v any) error {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	return json.Unmarshal(raw, v)
 }
