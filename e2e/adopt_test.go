@@ -392,14 +392,12 @@ func noPlaintext(t *testing.T, p *pipeline, when string, values []string) {
 	if len(files) == 0 {
 		t.Fatalf("%s: no state file to scan", when)
 	}
-	for _, value := range values {
-		for path, content := range files {
-			for form, s := range map[string]string{"plain": value, "base64": base64.StdEncoding.EncodeToString([]byte(value))} {
-				if strings.Contains(content, s) {
-					t.Errorf("%s: %s holds a secret value of the adopted Secret (%d characters) in %s form", when, path, len(value), form)
-				}
-			}
-		}
+	places := map[string]string{}
+	for path, content := range files {
+		places[when+": the state file "+path] = content
+	}
+	for _, leak := range secretLeaks(slices.Values(values), places) {
+		t.Error(leak)
 	}
 	t.Logf("%s: %d secret value(s), in neither form in %d state file(s)", when, len(values), len(files))
 }

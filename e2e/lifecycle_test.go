@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"iter"
 	"maps"
 	"net/http"
 	"os"
@@ -667,16 +668,26 @@ func (lc *lifecycle) noSecretLeaks(t *testing.T) {
 		t.Fatalf("nothing to scan: %d secret values, %d state files, %d rendered files, %d bytes printed",
 			len(lc.secrets), len(state), len(places)-len(state)-1, p.transcript.Len())
 	}
-	for secret := range lc.secrets {
+	for _, leak := range secretLeaks(maps.Keys(lc.secrets), places) {
+		t.Error(leak)
+	}
+	t.Logf("%d secret values, in neither form in %d state files, %d rendered files or the %d bytes the command printed",
+		len(lc.secrets), len(state), len(places)-len(state)-1, p.transcript.Len())
+}
+
+// secretLeaks says, for each of secrets found in one of places (what it is: its content), where and
+// in which form: plain or base64, as a Secret's data holds it.
+func secretLeaks(secrets iter.Seq[string], places map[string]string) []string {
+	var leaks []string
+	for secret := range secrets {
 		forms := map[string]string{"plain": secret, "base64": base64.StdEncoding.EncodeToString([]byte(secret))}
 		for name, form := range forms {
 			for where, content := range places {
 				if strings.Contains(content, form) {
-					t.Errorf("%s holds a secret value (%d characters) in %s form", where, len(secret), name)
+					leaks = append(leaks, fmt.Sprintf("%s holds a secret value (%d characters) in %s form", where, len(secret), name))
 				}
 			}
 		}
 	}
-	t.Logf("%d secret values, in neither form in %d state files, %d rendered files or the %d bytes the command printed",
-		len(lc.secrets), len(state), len(places)-len(state)-1, p.transcript.Len())
+	return leaks
 }

@@ -8,9 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/sig"
 	resourceurn "github.com/pulumi/pulumi/sdk/v3/go/common/resource/urn"
@@ -33,7 +33,7 @@ func (d *deployer) backup(ctx context.Context) error {
 			return invalid(fmt.Errorf("--out %s already exists: pass --overwrite to replace it, or name another file", d.opts.out))
 		}
 	}
-	state, err := d.exportEncrypted(ctx)
+	state, err := exportStack(ctx, d.stack.Workspace(), d.opts.stack, false)
 	if err != nil {
 		return fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
 	}
@@ -111,7 +111,11 @@ func (d *deployer) restore(ctx context.Context) error {
 // pulumiCLI runs the Pulumi CLI in the stack's workspace, with its environment, for what the
 // Automation API does not offer, and returns its stdout and stderr.
 func (d *deployer) pulumiCLI(ctx context.Context, args ...string) (string, string, error) {
-	ws := d.stack.Workspace()
+	return workspaceCLI(ctx, d.stack.Workspace(), args...)
+}
+
+// workspaceCLI runs the Pulumi CLI in ws with its environment, as the workspace's own methods do.
+func workspaceCLI(ctx context.Context, ws auto.Workspace, args ...string) (string, string, error) {
 	var env []string
 	for k, v := range ws.GetEnvVars() {
 		env = append(env, k+"="+v)
@@ -121,19 +125,6 @@ func (d *deployer) pulumiCLI(ctx context.Context, args ...string) (string, strin
 	}
 	stdout, stderr, _, err := ws.PulumiCommand().Run(ctx, ws.WorkDir(), nil, nil, nil, env, args...)
 	return stdout, stderr, err
-}
-
-// exportEncrypted runs `pulumi stack export` in the stack's workspace, with its environment.
-func (d *deployer) exportEncrypted(ctx context.Context) (apitype.UntypedDeployment, error) {
-	var state apitype.UntypedDeployment
-	stdout, stderr, err := d.pulumiCLI(ctx, "stack", "export", "--stack", d.opts.stack)
-	if err != nil {
-		return state, fmt.Errorf("pulumi stack export: %w: %s", err, strings.TrimSpace(stderr))
-	}
-	if err := json.Unmarshal([]byte(stdout), &state); err != nil {
-		return state, fmt.Errorf("reading pulumi stack export's output: %w", err)
-	}
-	return state, nil
 }
 
 // plaintextSecrets counts the secrets a deployment holds decrypted: Pulumi marks a secret value with

@@ -32,11 +32,6 @@ func TestCheckCLIVersion(t *testing.T) {
 // TestRecordedCLIVersion builds binaries the way a CLI build sets its version, and without it.
 func TestRecordedCLIVersion(t *testing.T) {
 	dir := t.TempDir()
-	for name, content := range map[string]string{"go.mod": "module clistandin\n\ngo 1.22\n", "main.go": "package main\n\nfunc main() {}\n"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, tc := range []struct {
 		name, ldflags, want string
 	}{
@@ -47,11 +42,7 @@ func TestRecordedCLIVersion(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bin := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
-			build := exec.Command("go", "build", "-o", bin, "-ldflags="+tc.ldflags, ".")
-			build.Dir = dir
-			if out, err := build.CombinedOutput(); err != nil {
-				t.Fatalf("go build: %v\n%s", err, out)
-			}
+			buildGoProgram(t, bin, "package main\n\nfunc main() {}\n", tc.ldflags)
 			if got := recordedCLIVersion(bin); got != tc.want {
 				t.Errorf("recordedCLIVersion = %q, want %q", got, tc.want)
 			}
@@ -63,5 +54,21 @@ func TestRecordedCLIVersion(t *testing.T) {
 	}
 	if got := recordedCLIVersion(shim); got != "" {
 		t.Errorf("a shell shim: %q, want none (the caller runs it)", got)
+	}
+}
+
+// buildGoProgram builds the one-file program source into out with the linker flags ldflags.
+func buildGoProgram(t *testing.T, out, source, ldflags string) {
+	t.Helper()
+	src := t.TempDir()
+	for name, content := range map[string]string{"go.mod": "module standin\n\ngo 1.22\n", "main.go": source} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := exec.Command("go", "build", "-o", out, "-ldflags="+ldflags, ".")
+	build.Dir = src
+	if output, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, output)
 	}
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -336,5 +338,56 @@ func TestReportNamesRecoverForAnUnreadableState(t *testing.T) {
 	code := report(&stderr, options{stack: "dev"}, errors.New("exporting the state: error: failed to load checkpoint: EOF"))
 	if code != exitFailed || !strings.Contains(stderr.String(), "`deploy recover dev` repairs it") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestStateOutputs reads the stack's outputs from exported deployments as `pulumi stack export`
+// writes them, with and without --show-secrets: plain values as they are, a secret's plaintext flagged
+// secret, a secret's ciphertext flagged secret with no value (never shown), and a secret with neither
+// refused.
+func TestStateOutputs(t *testing.T) {
+	const secret = `{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270","plaintext":"\"postgresql://u:pw@db/x\""}`
+	tests := []struct {
+		name       string
+		deployment string
+		want       auto.OutputMap
+		wantErr    string
+	}{
+		{
+			name: "plain and secret outputs of the stack, none of other resources",
+			deployment: `{"resources":[
+				{"type":"pulumi:pulumi:Stack","outputs":{"serviceName":"nexios-service","servicePort":80,"databaseUrl":` + secret + `}},
+				{"type":"kubernetes:core/v1:Service","outputs":{"serviceName":"not an export"}}]}`,
+			want: auto.OutputMap{
+				"serviceName": {Value: "nexios-service"},
+				"servicePort": {Value: float64(80)},
+				"databaseUrl": {Value: "postgresql://u:pw@db/x", Secret: true},
+			},
+		},
+		{name: "no resources", deployment: `{"resources":[]}`, want: auto.OutputMap{}},
+		{
+			name:       "a secret exported encrypted",
+			deployment: `{"resources":[{"type":"pulumi:pulumi:Stack","outputs":{"port":80,"databaseUrl":{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270","ciphertext":"v1:abc"}}}]}`,
+			want:       auto.OutputMap{"port": {Value: float64(80)}, "databaseUrl": {Secret: true}},
+		},
+		{
+			name:       "a secret with neither its plaintext nor its ciphertext",
+			deployment: `{"resources":[{"type":"pulumi:pulumi:Stack","outputs":{"databaseUrl":{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270"}}}]}`,
+			wantErr:    "output databaseUrl: a secret exported with neither its plaintext nor its ciphertext",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := stateOutputs(json.RawMessage(tt.deployment))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("stateOutputs = %v (err %v), want %v", got, err, tt.want)
+			}
+		})
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/sig"
 	"gopkg.in/yaml.v3"
 
 	"github.com/nexios-labs/nexios-k8s/internal/staterepair"
@@ -97,49 +95,6 @@ func (d *deployer) requireRecovered(ctx context.Context) (deployment json.RawMes
 		return nil, false, fmt.Errorf("reading the exported state of stack %q: %w", d.opts.stack, err)
 	}
 	return state.Deployment, len(resources.Resources) == 0, nil
-}
-
-// stateOutputs reads the stack's outputs from an exported deployment, as `pulumi stack output`
-// reports them: a secret (the engine's secret signature beside its plaintext, or its ciphertext when
-// exported without --show-secrets, which leaves the value out) is flagged. It spares the two CLI runs
-// auto.Stack.Outputs makes when the state is already at hand.
-func stateOutputs(deployment json.RawMessage) (auto.OutputMap, error) {
-	var state struct {
-		Resources []struct {
-			Type    string                     `json:"type"`
-			Outputs map[string]json.RawMessage `json:"outputs"`
-		} `json:"resources"`
-	}
-	if err := json.Unmarshal(deployment, &state); err != nil {
-		return nil, fmt.Errorf("reading the exported state: %w", err)
-	}
-	outputs := auto.OutputMap{}
-	for _, r := range state.Resources {
-		if r.Type != stackType {
-			continue
-		}
-		for key, raw := range r.Outputs {
-			var wrapper map[string]json.RawMessage
-			secret := json.Unmarshal(raw, &wrapper) == nil && string(wrapper[sig.Key]) == `"`+sig.Secret+`"`
-			if secret {
-				if _, encrypted := wrapper["ciphertext"]; encrypted {
-					outputs[key] = auto.OutputValue{Secret: true}
-					continue
-				}
-				var plaintext string
-				if err := json.Unmarshal(wrapper["plaintext"], &plaintext); err != nil {
-					return nil, fmt.Errorf("output %s: a secret exported with neither its plaintext nor its ciphertext", key)
-				}
-				raw = json.RawMessage(plaintext)
-			}
-			var value any
-			if err := json.Unmarshal(raw, &value); err != nil {
-				return nil, fmt.Errorf("output %s: %w", key, err)
-			}
-			outputs[key] = auto.OutputValue{Value: value, Secret: secret}
-		}
-	}
-	return outputs, nil
 }
 
 // repairStateFiles repairs, on a file backend, the stack's state files that a killed write left

@@ -67,24 +67,17 @@ func fetchState(ctx context.Context, ws auto.Workspace, stack string, showSecret
 // encrypted unless showSecrets: decrypting them derives the passphrase's key (a million rounds of
 // PBKDF2), which doubles the export's CPU time, and only `outputs --show-secrets` needs a plaintext.
 func exportStack(ctx context.Context, ws auto.Workspace, stack string, showSecrets bool) (apitype.UntypedDeployment, error) {
-	var env []string
-	if home := ws.PulumiHome(); home != "" {
-		env = append(env, "PULUMI_HOME="+home)
-	}
-	for key, value := range ws.GetEnvVars() {
-		env = append(env, key+"="+value)
-	}
 	args := []string{"stack", "export", "--stack", stack}
 	if showSecrets {
 		args = append(args, "--show-secrets")
 	}
 	var state apitype.UntypedDeployment
-	stdout, stderr, _, err := ws.PulumiCommand().Run(ctx, ws.WorkDir(), nil, nil, nil, env, args...)
+	stdout, stderr, err := workspaceCLI(ctx, ws, args...)
 	if err != nil {
-		return state, fmt.Errorf("exporting the state of stack %q: %w: %s", stack, err, strings.TrimSpace(stderr))
+		return state, fmt.Errorf("pulumi stack export: %w: %s", err, strings.TrimSpace(stderr))
 	}
 	if err := json.Unmarshal([]byte(stdout), &state); err != nil {
-		return state, fmt.Errorf("reading the exported state of stack %q: %w", stack, err)
+		return state, fmt.Errorf("reading pulumi stack export's output: %w", err)
 	}
 	return state, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -48,21 +47,11 @@ func main() {
 // outputs --show-secrets.
 func TestOpeningAStackRunsTheCLIOnlyAsNeeded(t *testing.T) {
 	root, _ := fakeProject(t, map[string]string{"dev": "config:\n  nexios:app:\n    image: ghcr.io/nexios-labs/nexios-app:1.0.0\n"})
-	src := t.TempDir()
-	for name, content := range map[string]string{"go.mod": "module fakepulumi\n\ngo 1.22\n", "main.go": fakeCLISource} {
-		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// In place of fakeProject's shell script, which records no version.
 	if err := os.Remove(filepath.Join(root, "bin", "pulumi")); err != nil {
 		t.Fatal(err)
 	}
-	build := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "pulumi"), "-ldflags=-X "+cliVersionSymbol+"=v3.274.1", ".")
-	build.Dir = src
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the fake CLI: %v\n%s", err, out)
-	}
+	buildGoProgram(t, filepath.Join(root, "bin", "pulumi"), fakeCLISource, "-X "+cliVersionSymbol+"=v3.274.1")
 	t.Chdir(root)
 	t.Setenv("PULUMI_BACKEND_URL", "")
 	t.Setenv("KUBECONFIG", "")
