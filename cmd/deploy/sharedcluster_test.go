@@ -16,11 +16,15 @@ import (
 // fakeCluster answers reads from a map of "resource/name" to what the cluster holds.
 type fakeCluster map[string]observed
 
-func (f fakeCluster) read(_ context.Context, c program.Claim) (observed, error) {
-	if c.Name == "unreachable" {
-		return observed{}, errors.New("connection refused")
+func (f fakeCluster) read(_ context.Context, claims []program.Claim) ([]observed, error) {
+	seen := make([]observed, len(claims))
+	for i, c := range claims {
+		if c.Name == "unreachable" {
+			return nil, errors.New("connection refused")
+		}
+		seen[i] = f[c.Resource+"/"+c.Name]
 	}
-	return f[c.Resource+"/"+c.Name], nil
+	return seen, nil
 }
 
 var (
@@ -134,47 +138,66 @@ func TestClaimedInState(t *testing.T) {
 	}
 }
 
-// TestKubectlReader runs the reader against a stand-in kubectl that answers as the real one does.
+// TestKubectlReader runs the reader against a stand-in kubectl that prints what the real one does for
+// `get --ignore-not-found -o json`: nothing when no object is found, the object itself when one was
+// asked for, a List of those found when several were.
 func TestKubectlReader(t *testing.T) {
 	dir := t.TempDir()
 	kubectl := filepath.Join(dir, "kubectl")
 	script := `#!/bin/sh
 echo "$@" > "` + filepath.Join(dir, "args") + `"
-case "$3" in
-  monitoring) echo '{"metadata":{"name":"monitoring","labels":{"nexios.dev/stack":"nexios.dev"}}}' ;;
-  bare) echo '{"metadata":{"name":"bare"}}' ;;
-  broken) echo 'error: You must be logged in to the server (Unauthorized)' >&2; exit 1 ;;
+monitoring='{"kind":"Namespace","metadata":{"name":"monitoring","labels":{"nexios.dev/stack":"nexios.dev"}}}'
+bare='{"kind":"Namespace","metadata":{"name":"bare"}}'
+api='{"kind":"APIService","metadata":{"name":"monitoring","labels":{"nexios.dev/stack":"shop.prod"}}}'
+case "$2 $3" in
+  "namespace/monitoring --ignore-not-found") echo "$monitoring" ;;
+  "namespace/bare --ignore-not-found") echo "$bare" ;;
+  "namespace/monitoring namespace/bare") echo "{\"kind\":\"List\",\"items\":[$monitoring,$bare]}" ;;
+  "namespace/monitoring apiservice/monitoring") echo "{\"kind\":\"List\",\"items\":[$api]}" ;;
+  "namespace/broken --ignore-not-found") echo 'error: You must be logged in to the server (Unauthorized)' >&2; exit 1 ;;
+  "namespace/garbled --ignore-not-found") echo '{"kind":' ;;
 esac
 `
 	if err := os.WriteFile(kubectl, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r := kubectlReader{kubectl: kubectl, env: os.Environ()}
+	namespace := func(name string) program.Claim { return program.Claim{Resource: "namespace", Name: name} }
 	tests := []struct {
-		name string
-		want observed
-		err  string
+		name   string
+		claims []program.Claim
+		want   []observed
+		err    string
 	}{
-		{"monitoring", observed{true, "nexios.dev"}, ""},
-		{"bare", observed{true, ""}, ""},
-		{"absent", observed{}, ""},
-		{"broken", observed{}, "reading namespace broken from the cluster: exit status 1: error: You must be logged in"},
+		{"another stack's", []program.Claim{namespace("monitoring")}, []observed{{true, "nexios.dev"}}, ""},
+		{"unlabelled", []program.Claim{namespace("bare")}, []observed{{true, ""}}, ""},
+		{"absent", []program.Claim{namespace("absent")}, []observed{{}}, ""},
+		{"several, all found", []program.Claim{namespace("monitoring"), namespace("bare")}, []observed{{true, "nexios.dev"}, {true, ""}}, ""},
+		// Only the APIService is found, and an absent namespace has its name: a match needs kind and name.
+		{"several, one found", []program.Claim{namespace("monitoring"), {Resource: "apiservice", Name: "monitoring"}}, []observed{{}, {true, "shop.prod"}}, ""},
+		{"several, none found", []program.Claim{namespace("absent"), namespace("gone")}, []observed{{}, {}}, ""},
+		{"refused", []program.Claim{namespace("broken")}, nil, "reading namespace/broken from the cluster: exit status 1: error: You must be logged in"},
+		{"unreadable output", []program.Claim{namespace("garbled")}, nil, "reading namespace/garbled from the cluster: unexpected end of JSON input"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := r.read(context.Background(), program.Claim{Resource: "namespace", Name: tt.name})
+			got, err := r.read(context.Background(), tt.claims)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("want an error with %q, got %v", tt.err, err)
 				}
 				return
 			}
-			if err != nil || got != tt.want {
+			if err != nil || !slices.Equal(got, tt.want) {
 				t.Errorf("read = %+v, %v; want %+v", got, err, tt.want)
 			}
 			args, _ := os.ReadFile(filepath.Join(dir, "args"))
-			if want := "get namespace " + tt.name + " --ignore-not-found -o json"; strings.TrimSpace(string(args)) != want {
-				t.Errorf("kubectl %s, want %s", args, want)
+			want := "get"
+			for _, c := range tt.claims {
+				want += " " + c.Resource + "/" + c.Name
+			}
+			if want += " --ignore-not-found -o json"; strings.TrimSpace(string(args)) != want {
+				t.Errorf("kubectl %s, want %s: one run for every claim", args, want)
 			}
 		})
 	}
