@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/sig"
 	resourceurn "github.com/pulumi/pulumi/sdk/v3/go/common/resource/urn"
@@ -106,25 +105,6 @@ func (d *deployer) restore(ctx context.Context) error {
 	fmt.Fprintf(d.stdout, "stack %s: state of %s restored from %s (%d resources); `deploy preview %s --expect-no-changes` compares it with the cluster\n",
 		d.opts.stack, want.updated.Format(time.RFC3339), d.opts.from, want.resources, d.opts.stack)
 	return nil
-}
-
-// pulumiCLI runs the Pulumi CLI in the stack's workspace, with its environment, for what the
-// Automation API does not offer, and returns its stdout and stderr.
-func (d *deployer) pulumiCLI(ctx context.Context, args ...string) (string, string, error) {
-	return workspaceCLI(ctx, d.stack.Workspace(), args...)
-}
-
-// workspaceCLI runs the Pulumi CLI in ws with its environment, as the workspace's own methods do.
-func workspaceCLI(ctx context.Context, ws auto.Workspace, args ...string) (string, string, error) {
-	var env []string
-	for k, v := range ws.GetEnvVars() {
-		env = append(env, k+"="+v)
-	}
-	if home := ws.PulumiHome(); home != "" {
-		env = append(env, "PULUMI_HOME="+home)
-	}
-	stdout, stderr, _, err := ws.PulumiCommand().Run(ctx, ws.WorkDir(), nil, nil, nil, env, args...)
-	return stdout, stderr, err
 }
 
 // plaintextSecrets counts the secrets a deployment holds decrypted: Pulumi marks a secret value with

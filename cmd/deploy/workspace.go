@@ -82,6 +82,25 @@ func exportStack(ctx context.Context, ws auto.Workspace, stack string, showSecre
 	return state, nil
 }
 
+// pulumiCLI runs the Pulumi CLI in the stack's workspace, with its environment, for what the
+// Automation API does not offer, and returns its stdout and stderr.
+func (d *deployer) pulumiCLI(ctx context.Context, args ...string) (string, string, error) {
+	return workspaceCLI(ctx, d.stack.Workspace(), args...)
+}
+
+// workspaceCLI runs the Pulumi CLI in ws with its environment, as the workspace's own methods do.
+func workspaceCLI(ctx context.Context, ws auto.Workspace, args ...string) (string, string, error) {
+	var env []string
+	for k, v := range ws.GetEnvVars() {
+		env = append(env, k+"="+v)
+	}
+	if home := ws.PulumiHome(); home != "" {
+		env = append(env, "PULUMI_HOME="+home)
+	}
+	stdout, stderr, _, err := ws.PulumiCommand().Run(ctx, ws.WorkDir(), nil, nil, nil, env, args...)
+	return stdout, stderr, err
+}
+
 // readsStateFirst lists the commands that export the state before anything can change it.
 var readsStateFirst = []string{"up", "destroy", "outputs"}
 
