@@ -438,11 +438,17 @@ func (d *deployer) up(ctx context.Context) (auto.OutputMap, error) {
 	return outputs, printOutputs(d.stdout, outputs, false, false)
 }
 
+// summarySecrets is whether the Automation API's `stack history` run at the end of an up, a refresh or
+// a destroy decrypts the configuration it reports: that run only fills the result's Summary, which
+// deploy never reads, and decrypting a passphrase stack's secrets derives its key first (a million
+// PBKDF2 rounds, a third of that CLI run's time).
+const summarySecrets = false
+
 // update runs the engine's update, refreshing first when asked, and returns the stack's outputs.
 func (d *deployer) update(ctx context.Context, refresh bool) (auto.OutputMap, error) {
 	ch := make(chan events.EngineEvent)
 	creates := watchCreates(ch)
-	opts := []optup.Option{optup.EventStreams(ch), optup.ProgressStreams(d.stdout), optup.ErrorProgressStreams(d.stderr)}
+	opts := []optup.Option{optup.EventStreams(ch), optup.ProgressStreams(d.stdout), optup.ErrorProgressStreams(d.stderr), optup.ShowSecrets(summarySecrets)}
 	if refresh {
 		opts = append(opts, optup.Refresh())
 	}
@@ -551,7 +557,7 @@ func (d *deployer) runRefresh(ctx context.Context) (changeSummary, error) {
 	ch := make(chan events.EngineEvent)
 	done := make(chan changeSummary, 1)
 	go collect(d.opts.stack, ch, done)
-	if _, err := d.stack.Refresh(ctx, optrefresh.EventStreams(ch), optrefresh.ProgressStreams(d.stdout), optrefresh.ErrorProgressStreams(d.stderr)); err != nil {
+	if _, err := d.stack.Refresh(ctx, optrefresh.EventStreams(ch), optrefresh.ProgressStreams(d.stdout), optrefresh.ErrorProgressStreams(d.stderr), optrefresh.ShowSecrets(summarySecrets)); err != nil {
 		return changeSummary{}, fmt.Errorf("refresh of stack %q failed: %w", d.opts.stack, err)
 	}
 	summary := <-done
@@ -575,7 +581,7 @@ func (d *deployer) destroy(ctx context.Context) error {
 	if err := d.checkDestroyOwnsItsObjects(ctx); err != nil {
 		return err
 	}
-	if _, err := d.stack.Destroy(ctx, optdestroy.ProgressStreams(d.stdout), optdestroy.ErrorProgressStreams(d.stderr)); err != nil {
+	if _, err := d.stack.Destroy(ctx, optdestroy.ProgressStreams(d.stdout), optdestroy.ErrorProgressStreams(d.stderr), optdestroy.ShowSecrets(summarySecrets)); err != nil {
 		return fmt.Errorf("destroy of stack %q failed: %w", d.opts.stack, err)
 	}
 	return nil

@@ -12,8 +12,9 @@ package main
 // it fires when the *thread* that forked the child exits, which in a Go program is not under the
 // program's control.
 //
-// So deploy never starts the CLI itself. Each CLI call re-executes deploy as `deploy supervise-pulumi
-// CLI ARGS...` (the supervisor), which:
+// So deploy starts the CLI itself only for the commands that start no plugin (unsupervisedCommands:
+// reading and writing the stack's state and configuration). Every other CLI call re-executes deploy as
+// `deploy supervise-pulumi CLI ARGS...` (the supervisor), which:
 //   - makes itself a child subreaper (PR_SET_CHILD_SUBREAPER), so whatever the CLI leaves behind,
 //     plugins included, is re-parented to the supervisor instead of to init, and can be found by
 //     walking the supervisor's descendants;
@@ -66,7 +67,8 @@ const cancelGrace = 2 * time.Minute
 // unknownExitCode is what the Automation API reports when the CLI gave no exit code.
 const unknownExitCode = -2
 
-// supervisedPulumi is the Automation API's PulumiCommand with every run under a supervisor.
+// supervisedPulumi is the Automation API's PulumiCommand with every run that starts plugins under a
+// supervisor.
 type supervisedPulumi struct {
 	version   semver.Version
 	cli, self string
@@ -91,7 +93,8 @@ func newPulumiCommand(root string) (auto.PulumiCommand, error) {
 }
 
 // Run runs the CLI as the SDK's own PulumiCommand does (non-interactive, PULUMI_AUTOMATION_API set,
-// the caller's environment on top of the process's), under a supervisor.
+// the caller's environment on top of the process's), under a supervisor unless the command starts no
+// plugin.
 func (p supervisedPulumi) Run(ctx context.Context, workdir string, stdin io.Reader, additionalOutput []io.Writer,
 	additionalErrorOutput []io.Writer, additionalEnv []string, args ...string,
 ) (string, string, int, error) {
@@ -101,28 +104,110 @@ func (p supervisedPulumi) Run(ctx context.Context, workdir string, stdin io.Read
 	if !slices.Contains(args, "--non-interactive") {
 		args = append([]string{"--non-interactive"}, args...)
 	}
-	lifeline, keep, err := os.Pipe()
-	if err != nil {
-		return "", "", unknownExitCode, fmt.Errorf("creating the supervisor's pipe: %w", err)
+	supervised := !startsNoPlugin(args)
+	name, cmdArgs := p.cli, args
+	if supervised {
+		name, cmdArgs = p.self, append([]string{superviseCommand, p.cli}, args...)
 	}
-	defer keep.Close()
-
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(p.self, append([]string{superviseCommand, p.cli}, args...)...)
+	cmd := exec.Command(name, cmdArgs...)
 	cmd.Dir = workdir
 	cmd.Env = append(append(os.Environ(), additionalEnv...), "PULUMI_AUTOMATION_API=true")
 	cmd.Stdin = stdin
 	cmd.Stdout = io.MultiWriter(append(additionalOutput, &stdout)...)
 	cmd.Stderr = io.MultiWriter(append(additionalErrorOutput, &stderr)...)
-	cmd.ExtraFiles = []*os.File{lifeline}
+	// In a process group of its own, as the supervisor is, so a signal to deploy's group reaches
+	// deploy alone (see the top of this file).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// Once the supervisor has exited, output still held open by a process it could not kill (one stuck
-	// in the kernel) must not hold deploy up.
+	// Once the CLI (or its supervisor) has exited, output still held open by a process that could not
+	// be killed (one stuck in the kernel) must not hold deploy up.
 	cmd.WaitDelay = 10 * time.Second
+
+	var err error
+	if supervised {
+		err = runSupervised(ctx, cmd)
+	} else {
+		err = runUnsupervised(ctx, cmd)
+	}
+	code := unknownExitCode
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		code = 0
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	}
+	return stdout.String(), stderr.String(), code, err
+}
+
+// unsupervisedCommands are the CLI commands deploy and the Automation API run that read or write the
+// stack's state or configuration and start no plugin. The supervisor is there to stop plugins that
+// outlive a dead deploy; without one, a CLI left behind finishes its read or write and exits, and the
+// re-execution of deploy it saves is a tenth of a second on each of the several such runs of every
+// command (opening the stack; the Automation API's outputs and history after an update). A command
+// not listed here runs supervised.
+var unsupervisedCommands = map[string][]string{
+	"stack":   {"select", "output", "history", "export"},
+	"config":  {"", "get", "set", "set-all", "rm", "rm-all"},
+	"version": {""},
+	"whoami":  {""},
+}
+
+// startsNoPlugin reports whether args (the CLI's, global flags first) name a command of
+// unsupervisedCommands.
+func startsNoPlugin(args []string) bool {
+	var words []string
+	for _, a := range args {
+		switch {
+		case strings.HasPrefix(a, "-") && len(words) == 0:
+			continue
+		case strings.HasPrefix(a, "-"), len(words) == 2:
+			return subcommandListed(words)
+		}
+		words = append(words, a)
+	}
+	return subcommandListed(words)
+}
+
+func subcommandListed(words []string) bool {
+	if len(words) == 0 {
+		return false
+	}
+	subcommands, ok := unsupervisedCommands[words[0]]
+	if !ok {
+		return false
+	}
+	sub := ""
+	if len(words) > 1 {
+		sub = words[1]
+	}
+	return slices.Contains(subcommands, sub)
+}
+
+// runUnsupervised runs a command that starts no plugin as deploy's own child; a cancel kills it, as
+// there is nothing for it to finish.
+func runUnsupervised(ctx context.Context, cmd *exec.Cmd) error {
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the Pulumi CLI: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
+	defer stop()
+	return cmd.Wait()
+}
+
+// runSupervised runs cmd, `deploy supervise-pulumi CLI ARGS...`, with the lifeline on descriptor 3,
+// and passes a cancel on as an interrupt, then after cancelGrace as a stop.
+func runSupervised(ctx context.Context, cmd *exec.Cmd) error {
+	lifeline, keep, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("creating the supervisor's pipe: %w", err)
+	}
+	defer keep.Close()
+	cmd.ExtraFiles = []*os.File{lifeline}
 	err = cmd.Start()
 	lifeline.Close()
 	if err != nil {
-		return "", "", unknownExitCode, fmt.Errorf("starting the Pulumi CLI's supervisor: %w", err)
+		return fmt.Errorf("starting the Pulumi CLI's supervisor: %w", err)
 	}
 
 	finished := make(chan struct{})
@@ -141,16 +226,7 @@ func (p supervisedPulumi) Run(ctx context.Context, workdir string, stdin io.Read
 	}()
 	err = cmd.Wait()
 	close(finished)
-
-	code := unknownExitCode
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		code = 0
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	}
-	return stdout.String(), stderr.String(), code, err
+	return err
 }
 
 // supervise is the supervisor's whole life: args are the CLI's path and arguments. It returns the CLI's

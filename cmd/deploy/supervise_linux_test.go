@@ -165,3 +165,56 @@ while [ $n -eq 0 ]; do sleep 0.05; done; sleep 0.5; echo "interrupts: $n"; exit 
 	}
 	requireGone(t, "the fake plugin", readPID(t, filepath.Join(dir, "plugin.pid")))
 }
+
+// TestOnlyCommandsThatStartNoPluginRunUnsupervised runs each command as the Automation API and deploy
+// issue it and reads who started the CLI: deploy itself for the state and configuration commands, the
+// supervisor for anything that can start a plugin or that unsupervisedCommands does not name.
+func TestOnlyCommandsThatStartNoPluginRunUnsupervised(t *testing.T) {
+	dir := t.TempDir()
+	cli := filepath.Join(dir, "pulumi")
+	if err := os.WriteFile(cli, []byte("#!/bin/sh\necho $PPID\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args       string
+		supervised bool
+	}{
+		{"stack select --stack dev", false},
+		{"config --show-secrets --json --stack dev", false},
+		{"config set nexios:app.replicas 2 --stack dev", false},
+		{"config rm nexios:app.replicas --stack dev", false},
+		{"stack export --stack dev --show-secrets", false},
+		{"stack output --json --show-secrets --stack dev", false},
+		{"stack history --json --page-size 1 --page 1 --stack dev", false},
+		{"version", false},
+		{"up --yes --skip-preview --refresh --client=127.0.0.1:1 --exec-kind=auto.inline", true},
+		{"preview --refresh --stack dev", true},
+		{"refresh --yes --skip-preview --stack dev", true},
+		{"destroy --yes --skip-preview --stack dev", true},
+		{"import --yes --stack dev", true},
+		{"stack init dev --secrets-provider passphrase", true},
+		{"stack import --file state.json --stack dev", true},
+		{"config env init --stack dev", true},
+		{"plugin install resource kubernetes 4.25.0", true},
+		{"stack", true},
+		{"about", true},
+	} {
+		t.Run(tc.args, func(t *testing.T) {
+			stdout, stderr, code, err := supervisedPulumi{cli: cli, self: self}.Run(context.Background(), dir, nil, nil, nil, nil, strings.Fields(tc.args)...)
+			if err != nil || code != 0 {
+				t.Fatalf("run: code %d, %v, stderr %q", code, err, stderr)
+			}
+			parent, err := strconv.Atoi(strings.TrimSpace(stdout))
+			if err != nil {
+				t.Fatalf("the CLI printed %q, want its parent's pid", stdout)
+			}
+			if supervised := parent != os.Getpid(); supervised != tc.supervised {
+				t.Errorf("supervised: %v, want %v (the CLI's parent is %d, deploy is %d)", supervised, tc.supervised, parent, os.Getpid())
+			}
+		})
+	}
+}
