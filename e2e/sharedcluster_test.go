@@ -118,11 +118,7 @@ func TestSharedCluster(t *testing.T) {
 		// these checks took it over) is refused with nothing deleted.
 		label := func(owner string) {
 			t.Helper()
-			out, err := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "label", "--overwrite",
-				"namespace", "monitoring-staging-dev", kube.LabelStack+"="+owner).CombinedOutput()
-			if err != nil {
-				t.Fatalf("labelling: %v\n%s", err, out)
-			}
+			runKubectl(ctx, t, kubectl, kubeconfig, "label", "--overwrite", "namespace", "monitoring-staging-dev", kube.LabelStack+"="+owner)
 		}
 		label("nexios.dev")
 		r := p.run(ctx, "destroy", "staging-dev")
@@ -139,6 +135,38 @@ func TestSharedCluster(t *testing.T) {
 			t.Errorf("staging-dev's destroy left %v", left)
 		}
 		requireDevUntouched("after staging-dev's destroy")
+	})
+
+	t.Run("an unlabelled namespace is a stack's own only when its state holds it", func(t *testing.T) {
+		kubectlRun := func(args ...string) string { return string(runKubectl(ctx, t, kubectl, kubeconfig, args...)) }
+		// dev's namespace without its label, as an up from before the label left it: dev's state holds
+		// it, so a preview (which exports the state for the check) and an up (which has read it) run,
+		// and the up labels it again.
+		kubectlRun("label", "namespace", "nexios-dev", kube.LabelStack+"-")
+		if r := p.run(ctx, "preview", "dev"); r.code != 0 {
+			t.Errorf("preview dev with its namespace unlabelled: exit %d, want 0:\n%s", r.code, r.stderr)
+		}
+		p.mustRun(ctx, "up", "dev")
+		if got := kubectlRun("get", "namespace", "nexios-dev", "-o", "jsonpath={.metadata.labels."+strings.ReplaceAll(kube.LabelStack, ".", "\\.")+"}"); got != "nexios.dev" {
+			t.Errorf("after up, namespace nexios-dev has %s=%q, want nexios.dev", kube.LabelStack, got)
+		}
+		requireDevUntouched("after dev's up labelled its namespace again")
+
+		// A namespace made by hand that staging-dev's configuration names: not in its (now empty)
+		// state, so both commands refuse it and change nothing.
+		kubectlRun("create", "namespace", "nexios-staging-dev")
+		for _, command := range []string{"preview", "up"} {
+			r := p.run(ctx, command, "staging-dev")
+			want := "namespace nexios-staging-dev (nexios:"
+			whose := "exists without a " + kube.LabelStack + " label and is not in stack staging-dev's state"
+			if r.code != 2 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, whose) {
+				t.Errorf("%s staging-dev beside an unlabelled namespace it names: exit %d, want 2 naming it (%q, %q):\n%s", command, r.code, want, whose, r.stderr)
+			}
+		}
+		if left := objects("staging-dev"); len(left) > 0 {
+			t.Errorf("the refusals created %v", left)
+		}
+		kubectlRun("delete", "namespace", "nexios-staging-dev", "--wait")
 	})
 
 	// Last: on simulated nodes the adapter behind the custom metrics API never answers, and an
@@ -212,20 +240,24 @@ func TestSharedCluster(t *testing.T) {
 	})
 }
 
+// runKubectl runs kubectl on the cluster of kubeconfig and returns its standard output; a failure ends
+// the test with its standard error.
+func runKubectl(ctx context.Context, t *testing.T, kubectl, kubeconfig string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.Bytes()
+}
+
 // labelledObjects lists every object of every listable API kind, namespaced and cluster-scoped, that
 // carries kube.LabelStack=stack, as "Kind/namespace/name", sorted.
 func labelledObjects(ctx context.Context, t *testing.T, kubectl, kubeconfig, stack string) []string {
 	t.Helper()
-	run := func(args ...string) []byte {
-		t.Helper()
-		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.Bytes()
-	}
+	run := func(args ...string) []byte { return runKubectl(ctx, t, kubectl, kubeconfig, args...) }
 	kinds := strings.Fields(string(run("api-resources", "--verbs=list", "-o", "name")))
 	if len(kinds) < 30 {
 		t.Fatalf("only %d listable API kinds: %v", len(kinds), kinds)

@@ -314,7 +314,7 @@ func (d *deployer) preview(ctx context.Context) error {
 	if err := d.ensureLocalCluster(ctx); err != nil {
 		return err
 	}
-	if err := d.checkSharedCluster(ctx); err != nil {
+	if err := d.checkSharedCluster(ctx, nil); err != nil {
 		return err
 	}
 	ch := make(chan events.EngineEvent)
@@ -387,7 +387,7 @@ func (d *deployer) up(ctx context.Context) (auto.OutputMap, error) {
 	if err := d.ensureLocalCluster(ctx); err != nil {
 		return nil, err
 	}
-	if err := d.checkSharedCluster(ctx); err != nil {
+	if err := d.checkSharedCluster(ctx, deployment); err != nil {
 		return nil, err
 	}
 	var outputs auto.OutputMap
@@ -572,13 +572,14 @@ func (d *deployer) destroy(ctx context.Context) error {
 		return invalid(fmt.Errorf("stack %q is a prod stack: destroying it deletes the production app; "+
 			"if that is really meant, run again with --confirm %s", d.opts.stack, d.opts.stack))
 	}
-	if _, _, err := d.requireRecovered(ctx); err != nil {
+	deployment, _, err := d.requireRecovered(ctx)
+	if err != nil {
 		return err
 	}
 	if err := d.ensureLocalCluster(ctx); err != nil {
 		return err
 	}
-	if err := d.checkDestroyOwnsItsObjects(ctx); err != nil {
+	if err := d.checkDestroyOwnsItsObjects(ctx, deployment); err != nil {
 		return err
 	}
 	if _, err := d.stack.Destroy(ctx, optdestroy.ProgressStreams(d.stdout), optdestroy.ErrorProgressStreams(d.stderr), optdestroy.ShowSecrets(summarySecrets)); err != nil {

@@ -167,8 +167,9 @@ type conflict struct {
 }
 
 // checkSharedCluster refuses, before anything changes, a preview or an up that would take over an
-// object of another stack (see the top of this file).
-func (d *deployer) checkSharedCluster(ctx context.Context) error {
+// object of another stack (see the top of this file). deployment is the stack's state when the command
+// has read it already (up), nil when it has not (preview).
+func (d *deployer) checkSharedCluster(ctx context.Context, deployment json.RawMessage) error {
 	reader, self, err := d.clusterAndIdentity()
 	if reader == nil || err != nil {
 		return err
@@ -177,7 +178,7 @@ func (d *deployer) checkSharedCluster(ctx context.Context) error {
 	if err != nil {
 		return invalid(err)
 	}
-	conflicts, err := findConflicts(ctx, reader, self, claims, func() (map[string]bool, error) { return d.stateObjects(ctx) })
+	conflicts, err := findConflicts(ctx, reader, self, claims, func() (map[string]bool, error) { return d.stateObjects(ctx, deployment) })
 	if err != nil {
 		return err
 	}
@@ -278,14 +279,14 @@ func namespaceSetting(cfg *stacks.Config, key string) string {
 }
 
 // checkDestroyOwnsItsObjects refuses a destroy that would delete a namespace or API in this stack's
-// state that another stack's label names: an up from before the shared-cluster checks took it over,
-// and deleting it deletes the other stack's objects in it.
-func (d *deployer) checkDestroyOwnsItsObjects(ctx context.Context) error {
+// state (deployment) that another stack's label names: an up from before the shared-cluster checks
+// took it over, and deleting it deletes the other stack's objects in it.
+func (d *deployer) checkDestroyOwnsItsObjects(ctx context.Context, deployment json.RawMessage) error {
 	reader, self, err := d.clusterAndIdentity()
 	if reader == nil || err != nil {
 		return err
 	}
-	owned, err := d.stateObjects(ctx)
+	owned, err := claimedInState(deployment)
 	if err != nil {
 		return err
 	}
@@ -316,13 +317,17 @@ func (d *deployer) checkDestroyOwnsItsObjects(ctx context.Context) error {
 		d.opts.stack, strings.Join(lines, "\n  - "), d.opts.stack, d.opts.stack))
 }
 
-// stateObjects lists the namespaces and APIServices in this stack's state, as stateKey.
-func (d *deployer) stateObjects(ctx context.Context) (map[string]bool, error) {
-	state, err := d.stack.Export(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
+// stateObjects lists the namespaces and APIServices in this stack's state, as stateKey: in deployment,
+// or when that is nil in an export of the state, its secrets left encrypted (names are all it needs).
+func (d *deployer) stateObjects(ctx context.Context, deployment json.RawMessage) (map[string]bool, error) {
+	if deployment == nil {
+		state, err := exportStack(ctx, d.stack.Workspace(), d.opts.stack, false)
+		if err != nil {
+			return nil, fmt.Errorf("exporting the state of stack %q: %w", d.opts.stack, err)
+		}
+		deployment = state.Deployment
 	}
-	return claimedInState(state.Deployment)
+	return claimedInState(deployment)
 }
 
 // claimedInState reads the namespaces and APIServices of an exported deployment.
