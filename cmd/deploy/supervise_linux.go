@@ -156,15 +156,17 @@ var unsupervisedCommands = map[string][]string{
 // startsNoPlugin reports whether args (the CLI's, global flags first) name a command of
 // unsupervisedCommands.
 func startsNoPlugin(args []string) bool {
-	var words []string
+	var words []string // the command and its subcommand, if any
 	for _, a := range args {
-		switch {
-		case strings.HasPrefix(a, "-") && len(words) == 0:
-			continue
-		case strings.HasPrefix(a, "-"), len(words) == 2:
-			return subcommandListed(words)
+		if strings.HasPrefix(a, "-") {
+			if len(words) == 0 {
+				continue // a global flag, before the command
+			}
+			break
 		}
-		words = append(words, a)
+		if words = append(words, a); len(words) == 2 {
+			break
+		}
 	}
 	return subcommandListed(words)
 }
